@@ -1,0 +1,1 @@
+"""YAML programme format, compiler and pure evaluation engine."""
