@@ -1,1 +1,3 @@
 """Loyalty points and rewards engine."""
+
+__version__ = "0.1.0"

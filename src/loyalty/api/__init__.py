@@ -1,0 +1,1 @@
+"""The HTTP API: a thin Litestar shell over the domain services."""

@@ -1,0 +1,36 @@
+"""/v1/api-keys: key management for admins (the CLI does the same)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+
+from loyalty.api.security import allow
+from loyalty.auth.keys import ApiKey, IssuedKey, Role
+from loyalty.auth.service import ApiKeyService
+
+
+class NewApiKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    role: Role
+
+
+class ApiKeyController(Controller):
+    path = "/api-keys"
+    tags = ["api keys"]
+    opt = allow()
+
+    @post()
+    async def create(self, data: NewApiKey, api_keys: ApiKeyService) -> IssuedKey:
+        """Create a key. The secret is in this response only; it is stored hashed."""
+        return await api_keys.create(data.name, data.role)
+
+    @get()
+    async def list(self, api_keys: ApiKeyService) -> list[ApiKey]:
+        return await api_keys.list()
+
+    @post("/{key_id:int}/revoke", status_code=200)
+    async def revoke(self, key_id: int, api_keys: ApiKeyService) -> ApiKey:
+        return await api_keys.revoke(key_id)

@@ -1,0 +1,92 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from loyalty import __version__
+from loyalty.api.api_keys import ApiKeyController
+from loyalty.api.health import live, ready
+from loyalty.api.members import MemberController
+from loyalty.api.problems import EXCEPTION_HANDLERS
+from loyalty.api.request_log import RequestLogMiddleware
+from loyalty.api.security import ApiKeyAuthentication, require_role
+from loyalty.auth.service import ApiKeyService
+from loyalty.bootstrap import Container
+from loyalty.db.migrate import ensure_current
+from loyalty.logging import configure_logging
+from loyalty.members.service import MemberService
+from loyalty.settings import Settings
+
+log = structlog.get_logger("loyalty.app")
+
+
+def create_app(container: Container | None = None) -> Litestar:
+    """Build the app; with no container, settings come from the environment."""
+    if container is None:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+        container = Container(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            await ensure_current(container.db)
+        except Exception as exc:
+            log.error("startup_refused", reason=str(exc))
+            raise
+        log.info("started", database=container.db.dialect, version=__version__)
+        try:
+            yield
+        finally:
+            await container.close()
+
+    v1 = Router(
+        path="/v1",
+        route_handlers=[MemberController, ApiKeyController],
+        middleware=[DefineMiddleware(ApiKeyAuthentication)],
+        guards=[require_role],
+    )
+    app = Litestar(
+        route_handlers=[live, ready, v1],
+        state=State({"container": container}),
+        dependencies={
+            "members": Provide(_members, sync_to_thread=False),
+            "api_keys": Provide(_api_keys, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Loyalty engine",
+            version=__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"ApiKey": []}],
+        ),
+        logging_config=None,
+    )
+    # Outside Litestar's exception handling, so that error responses and unmatched
+    # routes also get a request id and their log line (app middleware sees neither).
+    app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
+    return app
+
+
+def _members(state: State) -> MemberService:
+    container: Container = state.container
+    return container.members
+
+
+def _api_keys(state: State) -> ApiKeyService:
+    container: Container = state.container
+    return container.api_keys

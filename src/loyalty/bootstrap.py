@@ -1,0 +1,21 @@
+"""The composition root: settings in, wired services out. One place builds everything."""
+
+from __future__ import annotations
+
+from loyalty.auth.service import ApiKeyService
+from loyalty.clock import Clock, SystemClock
+from loyalty.db.engine import Database
+from loyalty.members.service import MemberService
+from loyalty.settings import Settings
+
+
+class Container:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.db = Database(settings.database, pool_size=settings.db_pool_size)
+        self.api_keys = ApiKeyService(self.db, self.clock, settings.auth_cache_seconds)
+        self.members = MemberService(self.db, self.clock, settings.default_phone_region)
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,1 @@
+"""Database access: one async engine, one dialect seam, one schema, one migration chain."""

@@ -1,0 +1,100 @@
+"""The async engine and the one place where SQLite and PostgreSQL differ in behaviour.
+
+SQLite has no row locks (SQLAlchemy renders FOR UPDATE as a plain SELECT there), so
+transactions that must be exclusive start with BEGIN IMMEDIATE, which takes the
+database write lock up front; readers keep going under WAL. PostgreSQL gets a pooled
+asyncpg engine and relies on row locks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, cast, event, exists, func, literal, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_BEGIN_MODE = "loyalty_sqlite_begin"
+
+
+class Database:
+    def __init__(self, url: URL, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.dialect = url.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = create_async_engine(url, echo=echo)
+            _make_sqlite_transactional(self.engine)
+        else:
+            self.engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=1800,
+            )
+        self._writer = self.engine.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed when the block ends, rolled back on error."""
+        async with self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _make_sqlite_transactional(engine: AsyncEngine) -> None:
+    # The sqlite3 module's own implicit BEGIN cannot be told to be IMMEDIATE; take
+    # transaction control away from it and emit BEGIN ourselves (SQLAlchemy's
+    # documented recipe for SQLite transactions).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def dialect_insert(db: Database, table: Table) -> PgInsert | SqliteInsert:
+    """INSERT with ON CONFLICT support; both dialects spell it the same way."""
+    return sqlite_insert(table) if db.is_sqlite else pg_insert(table)
+
+
+def json_array_contains(
+    db: Database, column: ColumnElement[Any], value: str
+) -> ColumnElement[bool]:
+    """`value` is an element of the JSON array in `column`."""
+    if db.is_sqlite:
+        each = func.json_each(column).table_valued("value")
+        return exists(select(literal(1)).select_from(each).where(each.c.value == value))
+    return column.op("@>")(cast(literal(json.dumps([value])), JSONB))

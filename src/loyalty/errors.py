@@ -1,0 +1,73 @@
+"""Domain errors: a stable machine-readable code, a human message, the fields at fault.
+
+The domain knows nothing of HTTP; the API maps each kind to a status code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class ErrorKind(StrEnum):
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    FORBIDDEN = "forbidden"
+    UNAUTHENTICATED = "unauthenticated"
+    UNAVAILABLE = "unavailable"
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    code: str
+    message: str
+
+
+class LoyaltyError(Exception):
+    kind: ErrorKind = ErrorKind.INVALID
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra or {}
+
+
+class InvalidInput(LoyaltyError):
+    kind = ErrorKind.INVALID
+
+    @classmethod
+    def from_fields(cls, errors: list[FieldError]) -> InvalidInput:
+        names = ", ".join(error.field for error in errors)
+        return cls("validation_failed", f"invalid field(s): {names}", errors=errors)
+
+
+class NotFound(LoyaltyError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class Conflict(LoyaltyError):
+    kind = ErrorKind.CONFLICT
+
+
+class Forbidden(LoyaltyError):
+    kind = ErrorKind.FORBIDDEN
+
+
+class Unauthenticated(LoyaltyError):
+    kind = ErrorKind.UNAUTHENTICATED
+
+
+class Unavailable(LoyaltyError):
+    kind = ErrorKind.UNAVAILABLE

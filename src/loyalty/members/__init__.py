@@ -1,0 +1,1 @@
+"""Members: the brand's customers, addressed by the brand's own member id."""

@@ -1,0 +1,128 @@
+"""The CEL escape hatch for conditions the structured vocabulary cannot express.
+
+Building a CEL context costs tens of microseconds (see DESIGN.md), so it is built only
+when a rule with `expr` is actually reached, once per event and clock, then reused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import cel
+
+from .checks import Check
+from .conditions import WEEKDAYS, Scope
+from .context import EvalContext
+
+VARIABLES = frozenset({"event", "member", "local"})
+_LOCATION = re.compile(r"ERROR: <input>:(\d+):(\d+): (.*)")
+
+
+def compile_expr(source: str, scope: Scope) -> Check | None:
+    try:
+        program = cel.compile(source)
+    except (ValueError, RuntimeError) as exc:
+        scope.error(f"bad expression: {_first_problem(str(exc))}", "expr")
+        return None
+    unknown = sorted(set(program.variables()) - VARIABLES)
+    if unknown:
+        scope.error(
+            f"bad expression: unknown variable {', '.join(unknown)} "
+            f"(available: {', '.join(sorted(VARIABLES))})",
+            "expr",
+        )
+        return None
+    clock = scope.clock
+
+    def run(ctx: EvalContext) -> Any:
+        return program.execute(_context(ctx, clock))
+
+    def test(ctx: EvalContext) -> bool:
+        try:
+            return run(ctx) is True
+        except (RuntimeError, ValueError, TypeError):
+            return False
+
+    def explain(ctx: EvalContext) -> str:
+        try:
+            result = run(ctx)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            return f"expression failed: {exc}"
+        return f"expression {source!r} is {result!r}"
+
+    return Check(test, explain)
+
+
+def _first_problem(text: str) -> str:
+    found = _LOCATION.search(text)
+    if found:
+        return f"{found.group(3)} (at column {found.group(2)} of the expression)"
+    return text.splitlines()[0] if text else "cannot be compiled"
+
+
+def _context(ctx: EvalContext, clock: str) -> Any:
+    cache = ctx.cel_cache()
+    built = cache.get(clock)
+    if built is None:
+        built = cel.Context()
+        # Money goes in as Decimal; the binding compares it as a CEL double, and only a
+        # boolean ever comes back, so no float reaches the points arithmetic.
+        built.add_variable("event", _event(ctx))
+        built.add_variable("member", _member(ctx))
+        built.add_variable("local", _local(ctx, clock))
+        cache[clock] = built
+    return built
+
+
+def _event(ctx: EvalContext) -> dict[str, Any]:
+    event = ctx.event
+    return {
+        "type": event.type,
+        "name": event.name,
+        "order_id": event.order_id,
+        "store_id": event.store_id,
+        "channel": event.channel,
+        "currency": event.currency,
+        "total": event.amount,
+        "payment_method": event.payment_method,
+        "attributes": dict(event.attributes),
+        "items": [
+            {
+                "sku": item.sku,
+                "category": item.category,
+                "brand": item.brand,
+                "quantity": item.quantity,
+                "unit_price": item.unit_price,
+                "discount": item.discount,
+                "amount": item.amount,
+            }
+            for item in event.items
+        ],
+    }
+
+
+def _member(ctx: EvalContext) -> dict[str, Any]:
+    member = ctx.member
+    joined = member.joined_at
+    return {
+        "id": member.member_id,
+        "tier": member.tier,
+        "tags": sorted(member.tags),
+        "attributes": dict(member.attributes),
+        "days_since_joined": (ctx.event.occurred_at - joined).days if joined else None,
+        "birthday": member.birthday.isoformat() if member.birthday else None,
+    }
+
+
+def _local(ctx: EvalContext, clock: str) -> dict[str, Any]:
+    now = ctx.local(clock)
+    return {
+        "date": now.date().isoformat(),
+        "year": now.year,
+        "month": now.month,
+        "day": now.day,
+        "weekday": WEEKDAYS[now.weekday()],
+        "hour": now.hour,
+        "minute": now.minute,
+    }

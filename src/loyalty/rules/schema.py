@@ -1,0 +1,217 @@
+"""The programme file format, as msgspec Structs.
+
+Every Struct forbids unknown fields so a misspelt key is an error, never silently ignored.
+Polymorphism is keyed by which field is present (`award: {fixed: 50}` versus
+`award: {per_amount: "1.00"}`) rather than a `kind:` tag: that reads naturally for a
+marketer, and the compiler checks that exactly one form is used.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+
+from .inputs import EventType, LineItem
+
+OneOrMany = str | list[str]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Rounding = Literal["floor", "round-half-up", "ceil"]
+Period = Literal["day", "week", "month", "year", "lifetime"]
+Clock = Literal["member", "store", "program"]
+
+
+class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class TierSpec(Spec):
+    id: str
+    name: str | None = None
+
+
+class StoreSpec(Spec):
+    timezone: str
+    name: str | None = None
+
+
+class AmountRange(Spec):
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+
+class DayRange(Spec):
+    min: int | None = None
+    max: int | None = None
+
+
+class ItemFilter(Spec):
+    sku: OneOrMany | None = None
+    category: OneOrMany | None = None
+    brand: OneOrMany | None = None
+    min_quantity: int | None = None
+    min_amount: Decimal | None = None
+
+
+class DateRange(Spec):
+    start: date | None = msgspec.field(default=None, name="from")
+    end: date | None = msgspec.field(default=None, name="until")
+
+
+class HoursRange(Spec):
+    start: str = msgspec.field(name="from")
+    end: str = msgspec.field(name="until")
+
+
+class HolidaySpec(Spec):
+    country: str
+    subdiv: str | None = None
+    name: OneOrMany | None = None
+
+
+class ConditionSpec(Spec):
+    all: list[ConditionSpec] | None = None
+    any: list[ConditionSpec] | None = None
+    negate: ConditionSpec | None = msgspec.field(default=None, name="not")
+    amount: AmountRange | None = None
+    currency: OneOrMany | None = None
+    store: OneOrMany | None = None
+    channel: OneOrMany | None = None
+    payment_method: OneOrMany | None = None
+    items: ItemFilter | None = None
+    tier: OneOrMany | None = None
+    has_tags: OneOrMany | None = None
+    member_attribute: dict[str, Any] | None = None
+    event_attribute: dict[str, Any] | None = None
+    days_since_joined: DayRange | None = None
+    birthday: Literal["month", "today"] | None = None
+    date_range: DateRange | None = None
+    weekdays: list[Weekday] | None = None
+    hours: HoursRange | None = None
+    holiday: HolidaySpec | None = None
+    custom_date: OneOrMany | None = None
+
+
+class AwardSpec(Spec):
+    fixed: int | None = None
+    per_amount: Decimal | None = None
+    per_item: int | None = None
+    percent: Decimal | None = None
+    points: int = 1
+    rounding: Rounding = "floor"
+
+
+class LimitSpec(Spec):
+    max_points: int | None = None
+    max_times: int | None = None
+    period: Period | None = None
+    rolling_days: int | None = None
+    scope: Literal["member", "campaign"] = "member"
+
+
+class RuleSpec(Spec):
+    id: str
+    on: EventType
+    event: str | None = None
+    description: str | None = None
+    reason: str | None = None
+    priority: int = 0
+    when: ConditionSpec | None = None
+    expr: str | None = None
+    items: ItemFilter | None = None
+    clock: Clock = "member"
+    award: AwardSpec | None = None
+    multiply: Decimal | None = None
+    applies_to: OneOrMany | None = None
+    tag: OneOrMany | None = None
+    pending_days: int = 0
+    expires_after_days: int | None = None
+    limits: list[LimitSpec] = msgspec.field(default_factory=list)
+    once_per_member: bool = False
+    max_per_event: int | None = None
+    budget: int | None = None
+    group: str | None = None
+    stop: bool = False
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+
+
+class TestMember(Spec):
+    id: str = "test-member"
+    tier: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    joined: datetime | None = None
+    birthday: date | None = None
+    timezone: str | None = None
+
+
+class TestEvent(Spec):
+    type: EventType
+    name: str | None = None
+    occurred_at: datetime | None = None
+    order_id: str | None = None
+    store_id: str | None = None
+    channel: str | None = None
+    currency: str | None = None
+    total: Decimal | None = None
+    payment_method: str | None = None
+    items: list[LineItem] = msgspec.field(default_factory=list)
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TestCounter(Spec):
+    rule: str
+    value: int
+    unit: Literal["points", "times"] = "times"
+    scope: Literal["member", "campaign"] = "member"
+
+
+class TestExpect(Spec):
+    points: int | None = None
+    pending_points: int | None = None
+    rules: list[str] | None = None
+    not_rules: list[str] | None = None
+    tags: list[str] | None = None
+
+
+class TestSpec(Spec):
+    name: str
+    event: TestEvent
+    expect: TestExpect
+    member: TestMember = msgspec.field(default_factory=TestMember)
+    counters: list[TestCounter] = msgspec.field(default_factory=list)
+
+
+# Sections later features fill in; accepted now so files written today stay valid.
+Reserved = dict[str, Any] | None
+
+
+class ProgramSpec(Spec):
+    program: str
+    currency: str
+    point_value: Decimal
+    timezone: str
+    name: str | None = None
+    activates_at: datetime | None = None
+    multiplier_stacking: Literal["additive", "compound"] = "additive"
+    max_points_per_event: int | None = None
+    stores: dict[str, StoreSpec] = msgspec.field(default_factory=dict)
+    custom_dates: dict[str, OneOrMany] = msgspec.field(default_factory=dict)
+    tiers: list[TierSpec] = msgspec.field(default_factory=list)
+    rules: list[RuleSpec] = msgspec.field(default_factory=list)
+    tests: list[TestSpec] = msgspec.field(default_factory=list)
+    rewards: Reserved = None
+    referrals: Reserved = None
+    scheduled: Reserved = None
+    expiry: Reserved = None
+    vesting: Reserved = None
+    refunds: Reserved = None
+
+
+def as_list(value: OneOrMany | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
