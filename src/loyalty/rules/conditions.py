@@ -7,7 +7,7 @@ the hot path, and an explanation only built when a caller asks why a rule did no
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -42,8 +42,14 @@ class Scope:
 
     def at(self, *path: str | int) -> Scope:
         return Scope(
-            self.tree, self.errors, self.rule_id, self.clock, self.tiers, self.stores,
-            self.custom_dates, (*self.path, *path),
+            self.tree,
+            self.errors,
+            self.rule_id,
+            self.clock,
+            self.tiers,
+            self.stores,
+            self.custom_dates,
+            (*self.path, *path),
         )
 
     def error(self, message: str, *path: str | int) -> None:
@@ -55,9 +61,7 @@ def _listing(values: Collection[str]) -> str:
     return ", ".join(values) if values else "none defined"
 
 
-def _member_of(
-    get: Callable[[EvalContext], Any], allowed: list[str], what: str
-) -> Check:
+def _member_of(get: Callable[[EvalContext], Any], allowed: list[str], what: str) -> Check:
     wanted = frozenset(allowed)
     shown = ", ".join(allowed)
 
@@ -67,7 +71,9 @@ def _member_of(
     return Check(lambda ctx: get(ctx) in wanted, explain)
 
 
-def _check_known(scope: Scope, key: str, values: list[str], known: Collection[str], what: str) -> None:
+def _check_known(
+    scope: Scope, key: str, values: list[str], known: Collection[str], what: str
+) -> None:
     for index, value in enumerate(values):
         if value not in known:
             hint = did_you_mean(value, list(known))
@@ -148,8 +154,12 @@ def _range_check(
         return (low is None or value >= low) and (high is None or value <= high)
 
     bounds = " and ".join(
-        part for part in ((f"at least {low}" if low is not None else ""),
-                          (f"at most {high}" if high is not None else "")) if part
+        part
+        for part in (
+            (f"at least {low}" if low is not None else ""),
+            (f"at most {high}" if high is not None else ""),
+        )
+        if part
     )
     return Check(test, lambda ctx: f"{what} is {get(ctx)}, needs {bounds}")
 
@@ -248,7 +258,7 @@ def _date_range(start: date | None, end: date | None, scope: Scope) -> Check:
     )
 
 
-def _weekdays(days: list[str], scope: Scope) -> Check:
+def _weekdays(days: Sequence[str], scope: Scope) -> Check:
     wanted = frozenset(WEEKDAYS.index(day) for day in days)
     return _on_local_date(
         scope,
@@ -296,14 +306,17 @@ def _holiday(spec: HolidaySpec, scope: Scope) -> Check:
         scope.error(
             f"unknown subdivision '{spec.subdiv}' for {spec.country}"
             f"{did_you_mean(spec.subdiv, countries[spec.country])}",
-            "holiday", "subdiv",
+            "holiday",
+            "subdiv",
         )
         return always()
     names = as_list(spec.name)
     known = holiday_names(spec.country, spec.subdiv)
     for index, name in enumerate(names):
         if name not in known:
-            where = ("holiday", "name") if isinstance(spec.name, str) else ("holiday", "name", index)
+            where = (
+                ("holiday", "name") if isinstance(spec.name, str) else ("holiday", "name", index)
+            )
             scope.error(
                 f"'{name}' is not a {spec.country} holiday{did_you_mean(name, sorted(known))}",
                 *where,

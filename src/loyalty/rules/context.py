@@ -23,7 +23,7 @@ class Clocks:
         if clock == "member" and member.timezone:
             return member.timezone
         if clock == "store" and event.store_id in self.store_zones:
-            return self.store_zones[event.store_id]  # type: ignore[index]
+            return self.store_zones[event.store_id]
         return self.program_zone
 
 

@@ -17,6 +17,8 @@ from .context import EvalContext
 
 VARIABLES = frozenset({"event", "member", "local"})
 _LOCATION = re.compile(r"ERROR: <input>:(\d+):(\d+): (.*)")
+# CEL reports macro loop variables (the `i` of `items.exists(i, ...)`) as variables too.
+_BINDER = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_]\w*)\s*,")
 
 
 def compile_expr(source: str, scope: Scope) -> Check | None:
@@ -25,7 +27,8 @@ def compile_expr(source: str, scope: Scope) -> Check | None:
     except (ValueError, RuntimeError) as exc:
         scope.error(f"bad expression: {_first_problem(str(exc))}", "expr")
         return None
-    unknown = sorted(set(program.variables()) - VARIABLES)
+    bound = set(_BINDER.findall(source))
+    unknown = sorted(set(program.variables()) - VARIABLES - bound)
     if unknown:
         scope.error(
             f"bad expression: unknown variable {', '.join(unknown)} "

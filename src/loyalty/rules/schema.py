@@ -23,7 +23,7 @@ Period = Literal["day", "week", "month", "year", "lifetime"]
 Clock = Literal["member", "store", "program"]
 
 
-class Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Spec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
@@ -126,7 +126,7 @@ class RuleSpec(Spec):
     multiply: Decimal | None = None
     applies_to: OneOrMany | None = None
     tag: OneOrMany | None = None
-    pending_days: int = 0
+    pending_days: int | None = None
     expires_after_days: int | None = None
     limits: list[LimitSpec] = msgspec.field(default_factory=list)
     once_per_member: bool = False

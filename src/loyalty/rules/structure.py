@@ -174,9 +174,13 @@ class Structurer:
 def _struct_list_item(kind: Any) -> type[Any] | None:
     args = getattr(kind, "__args__", ())
     origin = getattr(kind, "__origin__", None)
-    if origin is list and args and isinstance(args[0], type):
-        if issubclass(args[0], msgspec.Struct):
-            return args[0]
+    if (
+        origin is list
+        and args
+        and isinstance(args[0], type)
+        and issubclass(args[0], msgspec.Struct)
+    ):
+        return args[0]
     return None
 
 
