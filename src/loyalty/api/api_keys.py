@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from loyalty.api.security import allow
 from loyalty.auth.keys import ApiKey, IssuedKey, Role
@@ -23,14 +25,18 @@ class ApiKeyController(Controller):
     opt = allow()
 
     @post()
-    async def create(self, data: NewApiKey, api_keys: ApiKeyService) -> IssuedKey:
+    async def create(
+        self, data: JSONBody[NewApiKey], api_keys: NamedDependency[ApiKeyService]
+    ) -> IssuedKey:
         """Create a key. The secret is in this response only; it is stored hashed."""
         return await api_keys.create(data.name, data.role)
 
     @get()
-    async def list(self, api_keys: ApiKeyService) -> list[ApiKey]:
+    async def list(self, api_keys: NamedDependency[ApiKeyService]) -> list[ApiKey]:
         return await api_keys.list()
 
     @post("/{key_id:int}/revoke", status_code=200)
-    async def revoke(self, key_id: int, api_keys: ApiKeyService) -> ApiKey:
+    async def revoke(
+        self, key_id: FromPath[int], api_keys: NamedDependency[ApiKeyService]
+    ) -> ApiKey:
         return await api_keys.revoke(key_id)

@@ -53,7 +53,8 @@ def create_app(container: Container | None = None) -> Litestar:
     v1 = Router(
         path="/v1",
         route_handlers=[MemberController, ApiKeyController],
-        middleware=[DefineMiddleware(ApiKeyAuthentication)],
+        # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
+        middleware=[DefineMiddleware(ApiKeyAuthentication, exclude_http_methods=[])],
         guards=[require_role],
     )
     app = Litestar(

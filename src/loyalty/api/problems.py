@@ -37,6 +37,7 @@ _HTTP_CODES: dict[type[HTTPException], str] = {
 }
 # msgspec reports where a body went wrong as "... - at `$.field[0].sub`".
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
 
 log = structlog.get_logger("loyalty.api")
 
@@ -97,9 +98,16 @@ def _validation_error(exc: ValidationException) -> Response[dict[str, Any]]:
 def _field_error(item: dict[str, Any]) -> FieldError:
     message = str(item.get("message", "invalid value"))
     match = _AT_PATH.search(message)
-    if match:
-        return FieldError(match["path"] or "body", "invalid", message[: match.start()])
-    return FieldError(str(item.get("key") or "body"), "invalid", message)
+    # Litestar names the field in `key` when the message has no path; "data" is
+    # its name for the whole body.
+    key = str(item.get("key") or "")
+    path = match["path"] if match else ("" if key == "data" else key)
+    text = message[: match.start()] if match else message
+    unknown = _UNKNOWN_FIELD.match(text)
+    if unknown:
+        name = f"{path}.{unknown['name']}" if path else unknown["name"]
+        return FieldError(name, "unknown_field", f"unknown field {unknown['name']!r}")
+    return FieldError(path or "body", "invalid", text)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -47,6 +47,7 @@ class RequestLogMiddleware:
             user = scope.get("user")
             log.info(
                 "request",
+                request_id=request_id,
                 method=scope.get("method"),
                 path=scope["path"],
                 status=status,
