@@ -50,7 +50,8 @@ async def test_enrol_normalises_and_reads_back(
     assert created["status"] == "active"
     assert created["joined_at"] == "2026-06-15T09:30:00Z"
     code = created["referral_code"]
-    assert len(code) == REFERRAL_CODE_LENGTH and set(code) <= set(REFERRAL_ALPHABET)
+    assert len(code) == REFERRAL_CODE_LENGTH
+    assert set(code) <= set(REFERRAL_ALPHABET)
     read = await client.get("/v1/members/CARD-0001", headers={"Authorization": keys["app"]})
     assert read.json() == created
 
@@ -246,11 +247,13 @@ async def test_erase_forgets_the_person_but_keeps_the_member(
     assert erased["status"] == "erased"
     for field in ("name", "email", "phone", "birthday", "locale"):
         assert erased[field] is None
-    assert erased["attributes"] == {} and erased["tags"] == []
+    assert erased["attributes"] == {}
+    assert erased["tags"] == []
     assert erased["referral_code"] == created["referral_code"]
     async with container.db.read() as conn:
         row = (await conn.exec_driver_sql("SELECT * FROM members")).one()
-    assert "Li Mei" not in repr(tuple(row)) and "8613800138000" not in repr(tuple(row))
+    assert "Li Mei" not in repr(tuple(row))
+    assert "8613800138000" not in repr(tuple(row))
     by_email = await client.get("/v1/members", params={"email": MEI["email"]}, headers=admin)
     assert by_email.json()["items"] == []
     patch = await client.patch("/v1/members/CARD-0001", json={"name": "Back"}, headers=admin)
