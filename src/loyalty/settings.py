@@ -12,6 +12,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "LOYALTY_"
+# Variables for the test suite and benchmarks, not for the engine.
+_TOOLING_PREFIXES = ("LOYALTY_TEST_", "LOYALTY_BENCH_", "LOYALTY_REQUIRE_")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./loyalty.db"
 
 # Users paste URLs from other tools; the driver part is ours to choose.
@@ -55,7 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         known = {f"{ENV_PREFIX}{name.upper()}": name for name in cls.__struct_fields__}
         values: dict[str, str] = {}
         for key, value in env.items():
-            if not key.startswith(ENV_PREFIX):
+            if not key.startswith(ENV_PREFIX) or key.startswith(_TOOLING_PREFIXES):
                 continue
             if key in known:
                 values[known[key]] = value
