@@ -259,3 +259,19 @@ async def test_erase_forgets_the_person_but_keeps_the_member(
     patch = await client.patch("/v1/members/CARD-0001", json={"name": "Back"}, headers=admin)
     assert patch.status_code == 409
     assert patch.json()["code"] == "member_erased"
+
+
+async def test_concurrent_enrolments_of_one_member_id_create_exactly_one(
+    client: httpx.AsyncClient, admin: dict[str, str], container: Container
+) -> None:
+    import asyncio
+
+    responses = await asyncio.gather(
+        *(
+            client.post("/v1/members", json=MEI | {"name": f"Try {i}"}, headers=admin)
+            for i in range(20)
+        )
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [409] * 19
+    assert await _count(container) == 1
