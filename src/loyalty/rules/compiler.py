@@ -15,12 +15,13 @@ import msgspec.inspect as mi
 
 from .calendars import CustomDate, is_zone, parse_custom_date
 from .checks import Check, all_of
-from .conditions import Scope, compile_condition, item_matcher, items_check
+from .conditions import Scope, compile_condition, items_check
 from .context import Clocks
 from .diagnostics import Diagnostic, ProgramInvalid
 from .effects import award_function, describe_award
 from .engine import CompiledRule, Program, ProgramInfo
 from .expr import compile_expr
+from .items import ItemSelector
 from .limits import Limit
 from .schema import ProgramSpec, RuleSpec, TestSpec, as_list
 from .source import PathKey, SourceTree, load_text
@@ -266,7 +267,7 @@ class _RuleBuilder:
             priority=rule.priority,
             reason=rule.reason or rule.description or self._default_reason(rule),
             check=all_of(checks) if checks else None,
-            matches=item_matcher(rule.items) if rule.items is not None else None,
+            items=ItemSelector(rule.items) if rule.items is not None else None,
             award=award,
             factor=rule.multiply,
             targets=tuple(as_list(rule.applies_to)),

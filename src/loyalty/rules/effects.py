@@ -3,53 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from .inputs import EventInput, LineItem
+from .context import EvalContext
+from .items import ItemSelector
 from .schema import AwardSpec
 
 ROUNDING = {"floor": ROUND_FLOOR, "round-half-up": ROUND_HALF_UP, "ceil": ROUND_CEILING}
 HUNDRED = Decimal(100)
 
 
-@dataclass(frozen=True, slots=True)
-class Qualifying:
-    """The part of an event a rule counts: all of it, or only its matching lines."""
-
-    amount: Decimal
-    quantity: int
-
-
-def qualifying(event: EventInput, matches: Callable[[LineItem], bool] | None) -> Qualifying:
-    if matches is None:
-        return Qualifying(event.amount, sum(item.quantity for item in event.items))
-    amount, quantity = Decimal(0), 0
-    for item in event.items:
-        if matches(item):
-            amount += item.amount
-            quantity += item.quantity
-    return Qualifying(amount, quantity)
+def qualifying(ctx: EvalContext, selector: ItemSelector | None) -> tuple[int, Decimal]:
+    """The quantity and amount a rule counts: the whole event, or only its selected lines."""
+    if selector is None:
+        return ctx.quantity, ctx.amount
+    return selector.totals(ctx)
 
 
-def _rounded(value: Decimal, rounding: str) -> int:
-    return max(0, int(value.to_integral_value(rounding=ROUNDING[rounding])))
+AwardFunction = Callable[[int, Decimal], int]
 
 
-def award_function(spec: AwardSpec, point_value: Decimal) -> Callable[[Qualifying], int]:
-    """The caller has checked that exactly one form is set."""
+def award_function(spec: AwardSpec, point_value: Decimal) -> AwardFunction:
+    """Points from (qualifying quantity, qualifying amount); exactly one form is set."""
     if spec.fixed is not None:
         fixed = spec.fixed
-        return lambda q: fixed
+        return lambda quantity, amount: fixed
     if spec.per_item is not None:
         per_item = spec.per_item
-        return lambda q: max(0, q.quantity * per_item)
-    mode, points = spec.rounding, spec.points
+        return lambda quantity, amount: max(0, quantity * per_item)
+    mode = ROUNDING[spec.rounding]
+    # Multiply first, divide once: 300 CNY at 1 point per 3 CNY must be exactly 100.
     if spec.per_amount is not None:
-        step = spec.per_amount
-        return lambda q: _rounded(q.amount / step * points, mode)
-    share = (spec.percent or Decimal(0)) / HUNDRED / point_value
-    return lambda q: _rounded(q.amount * share, mode)
+        factor, divisor = Decimal(spec.points), spec.per_amount
+    else:
+        factor, divisor = spec.percent or Decimal(0), HUNDRED * point_value
+
+    def points(quantity: int, amount: Decimal) -> int:
+        return max(0, int((amount * factor / divisor).to_integral_value(mode)))
+
+    return points
 
 
 def describe_award(spec: AwardSpec, currency: str) -> str:

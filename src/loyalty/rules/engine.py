@@ -16,7 +16,7 @@ Order of application (documented for marketers in docs/programme.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,14 +24,16 @@ from typing import Any
 
 from .checks import Check
 from .context import Clocks, EvalContext
-from .effects import Qualifying, multiplier_extra, qualifying
-from .inputs import EventInput, LineItem, MemberInput
+from .effects import AwardFunction, multiplier_extra, qualifying
+from .inputs import EventInput, MemberInput
+from .items import ItemSelector
 from .limits import Limit
 from .outputs import Award, CounterIncrement, CounterKey, Evaluation, RuleTrace
 from .schema import ProgramSpec, TestSpec
 from .source import SourceTree
 
 TriggerKey = tuple[str, str | None]
+_NO_COUNTERS: Mapping[CounterKey, int] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +43,8 @@ class CompiledRule:
     priority: int
     reason: str
     check: Check | None = None
-    matches: Any = None  # Callable[[LineItem], bool] | None; Any keeps the dataclass simple
-    award: Any = None  # Callable[[Qualifying], int] | None
+    items: ItemSelector | None = None
+    award: AwardFunction | None = None
     factor: Decimal | None = None
     targets: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -54,10 +56,29 @@ class CompiledRule:
     stop: bool = False
     active_from: datetime | None = None
     active_until: datetime | None = None
+    # Derived once so the per-event loop reads plain attributes, not properties.
+    test: Callable[[EvalContext], bool] | None = field(init=False, default=None)
+    windowed: bool = field(init=False, default=False)
+    limited: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        derived = {
+            "test": self.check.test if self.check is not None else None,
+            "windowed": self.active_from is not None or self.active_until is not None,
+            "limited": bool(self.limits) or self.max_per_event is not None,
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @property
     def sort_key(self) -> tuple[int, str]:
         return (-self.priority, self.id)
+
+    def is_active(self, at: datetime) -> bool:
+        return not self.windowed or (
+            (self.active_from is None or at >= self.active_from)
+            and (self.active_until is None or at < self.active_until)
+        )
 
     def inactive_reason(self, at: datetime) -> str | None:
         if self.active_from is not None and at < self.active_from:
@@ -66,22 +87,21 @@ class CompiledRule:
             return f"ended at {self.active_until.isoformat()}"
         return None
 
-    def points_for(self, event: EventInput) -> int:
+    def points_for(self, ctx: EvalContext) -> int:
         if self.award is None:
             return 0
-        matches: Any = self.matches
-        q: Qualifying = qualifying(event, matches)
-        points: int = self.award(q)
-        return points
+        quantity, amount = qualifying(ctx, self.items)
+        return self.award(quantity, amount)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Fired:
     rule: CompiledRule
     points: int
     capped: bool = False
+    alive: bool = False
     note: str | None = None
-    keys: list[tuple[Limit, CounterKey]] = field(default_factory=list)
+    keys: list[tuple[Limit, CounterKey]] | None = None
 
 
 @dataclass(slots=True)
@@ -128,6 +148,7 @@ class Program:
         self.version_hash = version_hash
         self._clocks = clocks
         self._by_id = {rule.id: rule for rule in self.rules}
+        self._has_groups = any(rule.group is not None for rule in self.rules)
         by_trigger: dict[TriggerKey, list[CompiledRule]] = {}
         for rule in self.rules:
             by_trigger.setdefault(rule.trigger, []).append(rule)
@@ -158,7 +179,7 @@ class Program:
         ctx = EvalContext(event, member, self._clocks)
         keys: dict[CounterKey, None] = {}
         for rule in self._candidates(event):
-            if rule.inactive_reason(event.occurred_at) is None:
+            if rule.limits and rule.is_active(event.occurred_at):
                 for limit in rule.limits:
                     keys[limit.key(ctx)] = None
         return tuple(keys)
@@ -172,26 +193,33 @@ class Program:
         explain: bool = False,
     ) -> Evaluation:
         """Judge one event. Missing counters count as zero."""
-        run = _Run(
-            EvalContext(event, member, self._clocks), counters or {}, [] if explain else None
-        )
+        ctx = EvalContext(event, member, self._clocks)
+        run = _Run(ctx, counters or _NO_COUNTERS, [] if explain else None)
         candidates = self._candidates(event)
         if explain:
             self._trace_other_triggers(run, candidates, event)
-        fired = self._resolve_groups(self._select(run, candidates), run)
-        base = [f for f in fired if f.rule.factor is None and self._cap(f, run)]
+        fired = self._select(run, candidates)
+        if self._has_groups:
+            fired = self._resolve_groups(fired, run)
+        at = event.occurred_at
         awards: list[tuple[_Fired, Award]] = []
         by_target: dict[str, Award] = {}
-        for item in base:
-            if item.points > 0:
-                award = self._base_award(item, event.occurred_at)
-                awards.append((item, award))
-                by_target[item.rule.id] = award
-        multipliers = [f for f in fired if f.rule.factor is not None]
-        awards.extend(self._multiply(multipliers, by_target, run))
-        awards = self._event_maximum(awards)
-        survivors = [f for f in fired if f in base or any(f is a[0] for a in awards)]
-        return self._result(survivors, awards, run)
+        multipliers: list[_Fired] = []
+        for item in fired:
+            rule = item.rule
+            if rule.factor is not None:
+                multipliers.append(item)
+            elif not rule.limited or self._cap(item, run):
+                item.alive = True
+                if item.points > 0:
+                    award = self._base_award(item, at)
+                    awards.append((item, award))
+                    by_target[rule.id] = award
+        if multipliers:
+            awards.extend(self._multiply(multipliers, by_target, run))
+        if self.info.max_points_per_event is not None:
+            awards = self._event_maximum(awards, self.info.max_points_per_event)
+        return self._result([item for item in fired if item.alive], awards, run)
 
     # -- pipeline steps --------------------------------------------------------------------
 
@@ -199,28 +227,32 @@ class Program:
         self, run: _Run, candidates: tuple[CompiledRule, ...], event: EventInput
     ) -> None:
         label = f"custom '{event.name}'" if event.type == "custom" else event.type
+        listening = {id(rule) for rule in candidates}
         for rule in self.rules:
-            if rule not in candidates:
+            if id(rule) not in listening:
                 kind, name = rule.trigger
                 wants = f"custom '{name}'" if kind == "custom" else kind
                 run.skip(rule.id, f"runs on {wants} events, this is {label}")
 
     def _select(self, run: _Run, candidates: tuple[CompiledRule, ...]) -> list[_Fired]:
         fired: list[_Fired] = []
-        event = run.ctx.event
+        ctx = run.ctx
+        at = ctx.event.occurred_at
         for index, rule in enumerate(candidates):
-            inactive = rule.inactive_reason(event.occurred_at)
-            if inactive is not None:
-                run.skip(rule.id, inactive)
+            if rule.windowed and not rule.is_active(at):
+                if run.notes is not None:  # building the message is costly; only on request
+                    run.skip(rule.id, rule.inactive_reason(at) or "")
                 continue
-            if rule.check is not None and not rule.check.test(run.ctx):
-                if run.notes is not None:
-                    run.skip(rule.id, rule.check.explain(run.ctx))
+            test = rule.test
+            if test is not None and not test(ctx):
+                if run.notes is not None and rule.check is not None:
+                    run.skip(rule.id, rule.check.explain(ctx))
                 continue
-            fired.append(_Fired(rule, rule.points_for(event)))
+            fired.append(_Fired(rule, rule.points_for(ctx)))
             if rule.stop:
-                for later in candidates[index + 1 :]:
-                    run.skip(later.id, f"not evaluated: '{rule.id}' fired with stop: true")
+                if run.notes is not None:
+                    for later in candidates[index + 1 :]:
+                        run.skip(later.id, f"not evaluated: '{rule.id}' fired with stop: true")
                 break
         return fired
 
@@ -251,6 +283,7 @@ class Program:
         if rule.max_per_event is not None and item.points > rule.max_per_event:
             item.points = rule.max_per_event
             item.note = f"capped at {rule.max_per_event} points per event"
+        item.keys = []
         for limit in rule.limits:
             key = limit.key(run.ctx)
             used = run.counters.get(key, 0)
@@ -269,13 +302,13 @@ class Program:
 
     def _base_award(self, item: _Fired, at: datetime) -> Award:
         rule = item.rule
-        pending_days = rule.pending_days or 0
+        pending_days = rule.pending_days
         return Award(
             rule_id=rule.id,
             reason=rule.reason,
             points=item.points,
-            pending=pending_days > 0,
-            vests_at=at + timedelta(days=pending_days) if pending_days > 0 else None,
+            pending=bool(pending_days),
+            vests_at=at + timedelta(days=pending_days) if pending_days else None,
             expires_at=_expiry(at, rule.expires_after_days),
             capped=item.capped,
             cap_note=item.note if item.capped else None,
@@ -309,6 +342,7 @@ class Program:
                 remaining -= granted
                 running[target_award.rule_id] += granted
                 if granted > 0:
+                    item.alive = True
                     result.append(
                         (item, self._extra_award(item, target_award, granted, extra, run))
                     )
@@ -336,10 +370,12 @@ class Program:
             cap_note=item.note if granted < wanted else None,
         )
 
-    def _event_maximum(self, awards: list[tuple[_Fired, Award]]) -> list[tuple[_Fired, Award]]:
-        maximum = self.info.max_points_per_event
+    @staticmethod
+    def _event_maximum(
+        awards: list[tuple[_Fired, Award]], maximum: int
+    ) -> list[tuple[_Fired, Award]]:
         total = sum(award.points for _, award in awards)
-        if maximum is None or total <= maximum:
+        if total <= maximum:
             return awards
         excess = total - maximum
         trimmed: list[tuple[_Fired, Award]] = []
@@ -367,17 +403,21 @@ class Program:
             for tag in item.rule.tags:
                 if tag not in member_tags:
                     tags[tag] = None
-            for limit, key in item.keys:
+            for limit, key in item.keys or ():
                 amount = 1 if limit.unit == "times" else points_by_rule.get(item.rule.id, 0)
                 if amount:
                     increments.append(CounterIncrement(key=key, amount=amount))
-        plain = [award for _, award in awards]
+        total = pending = 0
+        for _, award in awards:
+            total += award.points
+            if award.pending:
+                pending += award.points
         return Evaluation(
             program_id=self.info.id,
             program_version=self.version_hash,
-            awards=tuple(plain),
-            total_points=sum(a.points for a in plain),
-            pending_points=sum(a.points for a in plain if a.pending),
+            awards=tuple(award for _, award in awards),
+            total_points=total,
+            pending_points=pending,
             fired=tuple(item.rule.id for item in fired),
             tags=tuple(tags),
             counter_increments=tuple(increments),
@@ -399,4 +439,4 @@ def _replace(award: Award, **changes: Any) -> Award:
     return msgspec.structs.replace(award, **changes)
 
 
-__all__ = ["CompiledRule", "LineItem", "Program", "ProgramInfo"]
+__all__ = ["CompiledRule", "Program", "ProgramInfo"]

@@ -7,6 +7,7 @@ when a rule with `expr` is actually reached, once per event and clock, then reus
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import cel
@@ -37,9 +38,10 @@ def compile_expr(source: str, scope: Scope) -> Check | None:
         )
         return None
     clock = scope.clock
+    used = tuple(sorted(VARIABLES & set(program.variables())))
 
     def run(ctx: EvalContext) -> Any:
-        return program.execute(_context(ctx, clock))
+        return program.execute(_context(ctx, clock, used))
 
     def test(ctx: EvalContext) -> bool:
         try:
@@ -64,21 +66,25 @@ def _first_problem(text: str) -> str:
     return text.splitlines()[0] if text else "cannot be compiled"
 
 
-def _context(ctx: EvalContext, clock: str) -> Any:
+def _context(ctx: EvalContext, clock: str, used: tuple[str, ...]) -> Any:
+    """One CEL context per event and clock, holding only the variables expressions read."""
     cache = ctx.cel_cache()
-    built = cache.get(clock)
-    if built is None:
-        built = cel.Context()
-        # Money goes in as Decimal; the binding compares it as a CEL double, and only a
-        # boolean ever comes back, so no float reaches the points arithmetic.
-        built.add_variable("event", _event(ctx))
-        built.add_variable("member", _member(ctx))
-        built.add_variable("local", _local(ctx, clock))
-        cache[clock] = built
+    entry = cache.get(clock)
+    if entry is None:
+        added: set[str] = set()
+        entry = (cel.Context(), added)
+        cache[clock] = entry
+    built, added = entry
+    for name in used:
+        if name not in added:
+            # Money goes in as Decimal; the binding compares it as a CEL double, and only a
+            # boolean ever comes back, so no float reaches the points arithmetic.
+            built.add_variable(name, _BUILDERS[name](ctx, clock))
+            added.add(name)
     return built
 
 
-def _event(ctx: EvalContext) -> dict[str, Any]:
+def _event(ctx: EvalContext, clock: str) -> dict[str, Any]:
     event = ctx.event
     return {
         "type": event.type,
@@ -105,7 +111,7 @@ def _event(ctx: EvalContext) -> dict[str, Any]:
     }
 
 
-def _member(ctx: EvalContext) -> dict[str, Any]:
+def _member(ctx: EvalContext, clock: str) -> dict[str, Any]:
     member = ctx.member
     joined = member.joined_at
     return {
@@ -129,3 +135,10 @@ def _local(ctx: EvalContext, clock: str) -> dict[str, Any]:
         "hour": now.hour,
         "minute": now.minute,
     }
+
+
+_BUILDERS: dict[str, Callable[[EvalContext, str], dict[str, Any]]] = {
+    "event": _event,
+    "member": _member,
+    "local": _local,
+}

@@ -48,9 +48,13 @@ class Limit:
             return self.valid_from, self.valid_until
         if self.period == "lifetime":
             return None, None
-        local = ctx.local(self.clock)
-        start, end = _calendar_window(local, self.period)
-        return start.astimezone(UTC_ZONE), end.astimezone(UTC_ZONE)
+        cache = ctx.windows
+        found = cache.get((self.period, self.clock))
+        if found is None:
+            start, end = _calendar_window(ctx.local(self.clock), self.period)
+            found = (start.astimezone(UTC_ZONE), end.astimezone(UTC_ZONE))
+            cache[(self.period, self.clock)] = found
+        return found
 
     def describe(self) -> str:
         what = f"{self.maximum} {'points' if self.unit == 'points' else 'times'}"
