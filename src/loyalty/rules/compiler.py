@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from .expr import compile_expr
 from .items import ItemSelector
 from .limits import Limit
 from .schema import ProgramSpec, RuleSpec, TestSpec, as_list
-from .source import PathKey, SourceTree, load_text
+from .source import PathKey, Reader, SourceTree, load_text, read_disk
 from .structure import Structurer, did_you_mean
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -32,18 +32,34 @@ _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 def compile_program(path: str | Path) -> Program:
-    file = Path(path)
+    """Compile a programme file; included files are read relative to it."""
+    name = str(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_disk(name)
     except OSError as exc:
         raise ProgramInvalid(
-            [Diagnostic(file=str(path), line=1, column=1, message=f"cannot read: {exc.strerror}")]
+            [Diagnostic(file=name, line=1, column=1, message=f"cannot read: {exc.strerror}")]
         ) from exc
-    return compile_source(text, str(path), base_dir=file.parent)
+    return _compile(text, name, read_disk)
 
 
-def compile_source(text: str, name: str = "program.yaml", base_dir: Path | None = None) -> Program:
-    tree, errors = load_text(text, name, base_dir)
+def compile_files(files: Mapping[str, str], main: str) -> Program:
+    """Compile a programme held in memory (e.g. uploaded over HTTP): `files` maps each
+    file name, as `include:` spells it relative to `main`, to its text."""
+    if main not in files:
+        raise ProgramInvalid(
+            [Diagnostic(file=main, line=1, column=1, message="the main file is missing")]
+        )
+    return _compile(files[main], main, lambda name: files[name])
+
+
+def compile_source(text: str, name: str = "program.yaml") -> Program:
+    """Compile a single programme text that includes no other files."""
+    return compile_files({name: text}, name)
+
+
+def _compile(text: str, name: str, reader: Reader) -> Program:
+    tree, errors = load_text(text, name, reader)
     if not isinstance(tree.data, dict):
         if not errors:
             errors.append(Diagnostic.at(tree.mark(()), "a programme must be a YAML mapping"))

@@ -40,14 +40,18 @@ class SimulationResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def simulate(
-    program: Program, cases: Sequence[SimulationCase], baseline: Program | None = None
+    program: Program,
+    cases: Sequence[SimulationCase],
+    baseline: Program | None = None,
+    *,
+    explain: bool = False,
 ) -> SimulationResult:
     results: list[CaseResult] = []
     by_rule: dict[str, int] = {}
     baseline_by_rule: dict[str, int] = {}
     for case in cases:
         counters = {c.key: c.value for c in case.counters}
-        current = program.evaluate(case.event, case.member, counters)
+        current = program.evaluate(case.event, case.member, counters, explain=explain)
         _add(by_rule, current)
         before = None
         if baseline is not None:

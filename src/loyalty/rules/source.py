@@ -8,6 +8,7 @@ pulled in with `include:`.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,6 +23,7 @@ from ruamel.yaml.nodes import ScalarNode
 from .diagnostics import Diagnostic, Mark
 
 PathKey = tuple[str | int, ...]
+Reader = Callable[[str], str]
 
 # Sections an included file may contribute; scalars such as `currency` stay in the main
 # file so a programme's identity is never split across files.
@@ -82,9 +84,10 @@ class SourceTree:
 
 
 class _Loader:
-    def __init__(self, tree: SourceTree, errors: list[Diagnostic]) -> None:
+    def __init__(self, tree: SourceTree, errors: list[Diagnostic], reader: Reader) -> None:
         self.tree = tree
         self.errors = errors
+        self.reader = reader
         self.loading: list[str] = []
 
     def parse(self, text: str, name: str) -> tuple[Any, dict[PathKey, Mark], dict[PathKey, Mark]]:
@@ -102,15 +105,15 @@ class _Loader:
         data = _plain(node, (), name, values, keys)
         return data, values, keys
 
-    def load(self, text: str, name: str, base: Path | None) -> None:
+    def load(self, text: str, name: str) -> None:
         data, values, keys = self.parse(text, name)
         self.tree.data, self.tree.value_marks, self.tree.key_marks = data, values, keys
         self.tree.main_file = name
         if isinstance(data, dict):
             self.loading.append(name)
-            self._includes(data, (), name, base)
+            self._includes(data, (), name)
 
-    def _includes(self, data: dict[str, Any], at: PathKey, name: str, base: Path | None) -> None:
+    def _includes(self, data: dict[str, Any], at: PathKey, name: str) -> None:
         raw = data.pop("include", None)
         if raw is None:
             return
@@ -120,21 +123,18 @@ class _Loader:
             return
         for index, target in enumerate(targets):
             where = (*at, "include") if isinstance(raw, str) else (*at, "include", index)
-            self._include_one(target, where, name, base)
+            self._include_one(target, where, name)
 
-    def _include_one(self, target: str, where: PathKey, parent: str, base: Path | None) -> None:
-        if base is None:
-            self._error(where, f"cannot include '{target}': programme was not loaded from a file")
-            return
-        path = base / target
+    def _include_one(self, target: str, where: PathKey, parent: str) -> None:
         display = posixpath.normpath(posixpath.join(posixpath.dirname(parent), target))
         if display in self.loading:
             self._error(where, f"include cycle: '{target}' is already being included")
             return
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            self._error(where, f"cannot include '{target}': {exc.strerror or exc}")
+            text = self.reader(display)
+        except (OSError, KeyError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else None
+            self._error(where, f"cannot include '{target}': {reason or 'no such file'}")
             return
         data, values, keys = self.parse(text, display)
         if data is None:
@@ -143,7 +143,7 @@ class _Loader:
             self._error(where, f"included file '{target}' must be a mapping")
             return
         self.loading.append(display)
-        self._includes(data, (), display, path.parent)
+        self._includes(data, (), display)
         self.loading.pop()
         self._merge(data, values, keys, display)
 
@@ -237,10 +237,16 @@ def _plain(
     return node
 
 
-def load_text(text: str, name: str, base: Path | None) -> tuple[SourceTree, list[Diagnostic]]:
+def read_disk(display: str) -> str:
+    return Path(display).read_text(encoding="utf-8")
+
+
+def load_text(text: str, name: str, reader: Reader) -> tuple[SourceTree, list[Diagnostic]]:
+    """Parse `text` (shown as `name`); `reader` fetches included files by their path
+    relative to the directory of `name`, e.g. `rules/festivals.yaml`."""
     tree = SourceTree(main_file=name)
     errors: list[Diagnostic] = []
-    _Loader(tree, errors).load(text, name, base)
+    _Loader(tree, errors, reader).load(text, name)
     if tree.data is None and not errors:
         errors.append(Diagnostic.at(Mark(name, 1, 1), "the programme file is empty"))
     return tree, errors
