@@ -28,8 +28,8 @@ WEDNESDAY = datetime(2025, 3, 12, 4, 0, tzinfo=UTC)
 
 def programme(rules: str, extra: str = "") -> Program:
     """Compile rules (YAML list items, any indentation) under a standard header."""
-    text = HEADER + textwrap.dedent(extra) + "rules:\n" + textwrap.indent(
-        textwrap.dedent(rules), "  "
+    text = (
+        HEADER + textwrap.dedent(extra) + "rules:\n" + textwrap.indent(textwrap.dedent(rules), "  ")
     )
     return compile_source(text, "program.yaml")
 

@@ -52,16 +52,18 @@ def test_currency_condition() -> None:
     p = rule_when("{currency: [CNY]}")
     assert fires(p, purchase())
     event = purchase()
-    foreign = type(event)(**{**{f: getattr(event, f) for f in event.__struct_fields__},
-                             "currency": "USD"})
+    foreign = type(event)(
+        **{**{f: getattr(event, f) for f in event.__struct_fields__}, "currency": "USD"}
+    )
     assert not fires(p, foreign)
 
 
 def test_per_amount_rules_ignore_events_in_another_currency() -> None:
     p = programme("- {id: r, on: purchase, award: {per_amount: '1.00'}}")
     event = purchase()
-    usd = type(event)(**{**{f: getattr(event, f) for f in event.__struct_fields__},
-                         "currency": "USD"})
+    usd = type(event)(
+        **{**{f: getattr(event, f) for f in event.__struct_fields__}, "currency": "USD"}
+    )
     assert p.evaluate(usd, member()).total_points == 0
     assert "not CNY" in p.evaluate(usd, member(), explain=True).not_fired[0].reason
 
@@ -77,8 +79,9 @@ def test_items_filters_by_sku_category_brand_and_minimums() -> None:
     assert not fires(sku, purchase(None, items=(item("x", "1.00", sku="C-3"),)))
 
 
-@pytest.mark.parametrize(("tier", "expected"), [("gold", True), ("black", True), ("silver", False),
-                                                (None, False)])
+@pytest.mark.parametrize(
+    ("tier", "expected"), [("gold", True), ("black", True), ("silver", False), (None, False)]
+)
 def test_member_tier(tier: str | None, expected: bool) -> None:
     assert fires(rule_when("{tier: [gold, black]}"), who=member(tier)) is expected
 
@@ -160,7 +163,9 @@ def test_cel_expression_escape_hatch() -> None:
 
 
 def test_cel_runtime_error_means_not_fired_and_is_explained() -> None:
-    p = programme("- {id: r, on: purchase, expr: 'event.attributes.missing > 1', award: {fixed: 1}}")
+    p = programme(
+        "- {id: r, on: purchase, expr: 'event.attributes.missing > 1', award: {fixed: 1}}"
+    )
     result = p.evaluate(purchase(), member(), explain=True)
     assert result.fired == ()
     assert result.not_fired[0].reason.startswith("expression failed")

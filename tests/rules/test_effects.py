@@ -17,7 +17,9 @@ from .helpers import WEDNESDAY, item, member, programme, purchase
     ],
 )
 def test_points_per_currency_unit_rounding(rounding: str, total: str, points: int) -> None:
-    p = programme(f"- {{id: base, on: purchase, award: {{per_amount: '1.00', rounding: {rounding}}}}}")
+    p = programme(
+        f"- {{id: base, on: purchase, award: {{per_amount: '1.00', rounding: {rounding}}}}}"
+    )
     assert p.evaluate(purchase(total), member()).total_points == points
 
 
@@ -44,9 +46,7 @@ def test_points_per_item_counts_quantity_of_matching_lines_only() -> None:
 
 def test_percent_of_qualifying_amount_uses_point_value() -> None:
     # 10% of the 200 CNY of tea = 20 CNY = 2000 points at 0.01 CNY per point.
-    p = programme(
-        "- {id: tea, on: purchase, items: {category: tea}, award: {percent: 10}}"
-    )
+    p = programme("- {id: tea, on: purchase, items: {category: tea}, award: {percent: 10}}")
     event = purchase(None, items=(item("tea", "100.00", 2), item("cup", "50.00")))
     assert p.evaluate(event, member()).total_points == 2000
 
@@ -84,7 +84,8 @@ def test_tag_effect_lists_only_tags_the_member_lacks() -> None:
 
 MULTIPLIERS = """
 - {id: base, on: purchase, priority: 10, award: {per_amount: '1.00'}, pending_days: 14}
-- {id: gold, on: purchase, when: {tier: gold}, multiply: 2, applies_to: base, reason: "2x points: Gold tier"}
+- {id: gold, on: purchase, when: {tier: gold}, multiply: 2, applies_to: base,
+   reason: "2x points: Gold tier"}
 - {id: weekend, on: purchase, when: {weekdays: [wed]}, multiply: 3, applies_to: [base]}
 """
 

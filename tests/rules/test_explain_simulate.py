@@ -11,7 +11,8 @@ from .helpers import HEADER, member, programme, purchase
 
 RULES = """
 - {id: base, on: purchase, priority: 10, award: {per_amount: '1.00'}, reason: "1 point per CNY"}
-- {id: gold, on: purchase, when: {tier: [gold, black]}, multiply: 2, applies_to: base, reason: "2x points: Gold tier"}
+- {id: gold, on: purchase, when: {tier: [gold, black]}, multiply: 2, applies_to: base,
+   reason: "2x points: Gold tier"}
 - {id: big, on: purchase, when: {amount: {min: '500.00'}}, award: {fixed: 100}}
 - {id: review, on: custom, event: review, award: {fixed: 20}}
 """
@@ -50,7 +51,9 @@ def test_explain_off_lists_nothing_and_awards_the_same() -> None:
 
 def test_simulate_totals_and_baseline_differences() -> None:
     draft = programme(RULES)
-    baseline = compile_source(HEADER + "rules:\n  - {id: base, on: purchase, award: {per_amount: '1.00'}}\n")
+    baseline = compile_source(
+        HEADER + "rules:\n  - {id: base, on: purchase, award: {per_amount: '1.00'}}\n"
+    )
     cases = [
         SimulationCase(event=purchase("100.00"), member=member("gold")),
         SimulationCase(event=purchase("600.00"), member=member("member")),
@@ -58,7 +61,11 @@ def test_simulate_totals_and_baseline_differences() -> None:
     result = simulate(draft, cases, baseline)
     assert [c.evaluation.total_points for c in result.cases] == [200, 700]
     assert [c.points_delta for c in result.cases] == [100, 100]
-    assert (result.total_points, result.baseline_total_points, result.points_delta) == (900, 700, 200)
+    assert (result.total_points, result.baseline_total_points, result.points_delta) == (
+        900,
+        700,
+        200,
+    )
     assert result.points_by_rule == {"base": 700, "gold": 100, "big": 100}
     assert result.rule_deltas == {"base": 0, "big": 100, "gold": 100}
 
@@ -70,8 +77,11 @@ def test_simulate_without_baseline_and_with_counters() -> None:
     (key,) = p.counter_keys(purchase(), member())
     cases = [
         SimulationCase(event=purchase(), member=member()),
-        SimulationCase(event=purchase(), member=member(), counters=(CounterValue(key=key, value=1),)),
+        SimulationCase(
+            event=purchase(), member=member(), counters=(CounterValue(key=key, value=1),)
+        ),
     ]
     result = simulate(p, cases)
     assert [c.evaluation.total_points for c in result.cases] == [5, 0]
-    assert result.baseline_total_points is None and result.rule_deltas is None
+    assert result.baseline_total_points is None
+    assert result.rule_deltas is None

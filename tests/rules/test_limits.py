@@ -7,8 +7,15 @@ from loyalty.rules import CounterKey
 from .helpers import WEDNESDAY, member, programme, purchase
 
 
+def daily_rule(times: int) -> str:
+    limits = f"[{{max_times: {times}, period: day}}]"
+    return f"- {{id: r, on: purchase, award: {{fixed: 5}}, limits: {limits}}}"
+
+
 def only_key(p, rule_id: str, unit: str = "times") -> CounterKey:  # type: ignore[no-untyped-def]
-    keys = [k for k in p.counter_keys(purchase(), member()) if (k.rule_id, k.unit) == (rule_id, unit)]
+    keys = [
+        k for k in p.counter_keys(purchase(), member()) if (k.rule_id, k.unit) == (rule_id, unit)
+    ]
     assert len(keys) == 1
     return keys[0]
 
@@ -32,13 +39,19 @@ def test_counter_keys_describe_calendar_windows_in_the_members_zone() -> None:
         ("points", datetime(2025, 2, 28, 16, tzinfo=UTC), datetime(2025, 3, 31, 16, tzinfo=UTC)),
         ("points", datetime(2024, 12, 31, 16, tzinfo=UTC), datetime(2025, 12, 31, 16, tzinfo=UTC)),
         ("times", None, None),
-        ("points", datetime(2025, 3, 5, 4, tzinfo=UTC), datetime(2025, 3, 12, 4, 0, 0, 1, tzinfo=UTC)),
+        (
+            "points",
+            datetime(2025, 3, 5, 4, tzinfo=UTC),
+            datetime(2025, 3, 12, 4, 0, 0, 1, tzinfo=UTC),
+        ),
     ]
     assert {k.member_id for k in keys} == {"m-1"}
 
 
 def test_times_cap_blocks_the_rule_once_reached() -> None:
-    p = programme("- {id: r, on: purchase, award: {fixed: 5}, limits: [{max_times: 2, period: day}]}")
+    p = programme(
+        "- {id: r, on: purchase, award: {fixed: 5}, limits: [{max_times: 2, period: day}]}"
+    )
     key = only_key(p, "r")
     assert p.evaluate(purchase(), member(), {key: 1}).total_points == 5
     blocked = p.evaluate(purchase(), member(), {key: 2}, explain=True)
@@ -69,7 +82,8 @@ def test_counter_increments_record_times_and_points() -> None:
     """)
     result = p.evaluate(purchase(), member())
     assert sorted((i.key.unit, i.amount) for i in result.counter_increments) == [
-        ("points", 7), ("times", 1)
+        ("points", 7),
+        ("times", 1),
     ]
 
 
@@ -91,7 +105,8 @@ def test_campaign_budget_spans_the_rules_validity_and_trims_the_last_award() -> 
       active_until: 2025-04-01T00:00:00+08:00
     """)
     key = only_key(p, "launch", "points")
-    assert key.scope == "campaign" and key.member_id is None
+    assert key.scope == "campaign"
+    assert key.member_id is None
     assert key.window_start == datetime(2025, 2, 28, 16, tzinfo=UTC)
     assert p.evaluate(purchase(), member(), {key: 960}).total_points == 40
     assert p.evaluate(purchase(), member(), {key: 1000}).total_points == 0
@@ -100,7 +115,11 @@ def test_campaign_budget_spans_the_rules_validity_and_trims_the_last_award() -> 
 def test_per_event_maximum_of_a_rule() -> None:
     p = programme("- {id: r, on: purchase, award: {per_amount: '1.00'}, max_per_event: 50}")
     award = p.evaluate(purchase("80.00"), member()).awards[0]
-    assert (award.points, award.capped, award.cap_note) == (50, True, "capped at 50 points per event")
+    assert (award.points, award.capped, award.cap_note) == (
+        50,
+        True,
+        "capped at 50 points per event",
+    )
 
 
 def test_programme_maximum_trims_lowest_priority_awards_first() -> None:
@@ -113,7 +132,8 @@ def test_programme_maximum_trims_lowest_priority_awards_first() -> None:
     )
     result = p.evaluate(purchase(), member())
     assert [(a.rule_id, a.points, a.capped) for a in result.awards] == [
-        ("base", 80, False), ("bonus", 20, True)
+        ("base", 80, False),
+        ("bonus", 20, True),
     ]
 
 
@@ -126,6 +146,8 @@ def test_multiplier_extras_are_computed_on_the_capped_base() -> None:
 
 
 def test_missing_counters_count_as_zero() -> None:
-    p = programme("- {id: r, on: purchase, award: {fixed: 5}, limits: [{max_times: 1, period: day}]}")
+    p = programme(
+        "- {id: r, on: purchase, award: {fixed: 5}, limits: [{max_times: 1, period: day}]}"
+    )
     assert p.evaluate(purchase(), member()).total_points == 5
     assert WEDNESDAY.tzinfo is not None

@@ -8,7 +8,9 @@ from .helpers import HEADER
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tea-house.yaml"
 
-PROGRAMME = HEADER + """\
+PROGRAMME = (
+    HEADER
+    + """\
 rules:
   - {id: base, on: purchase, award: {per_amount: "1.00"}, pending_days: 14}
   - {id: gold, on: purchase, when: {tier: gold}, multiply: 2, applies_to: base}
@@ -22,11 +24,14 @@ tests:
     event: { type: purchase, total: "88.00" }
     expect: { points: 176, rules: [base, gold], tags: [x] }
 """
+)
 
 
 def test_passing_and_failing_cases_with_readable_messages() -> None:
     passed, failed = run_program_tests(compile_source(PROGRAMME, "program.yaml"))
-    assert passed.passed and passed.failures == () and passed.diagnostic is None
+    assert passed.passed
+    assert passed.failures == ()
+    assert passed.diagnostic is None
     assert not failed.passed
     assert failed.failures[:3] == (
         "expected 176 points, got 88",
@@ -51,8 +56,14 @@ def test_example_programme_compiles_and_all_its_tests_pass() -> None:
 
 def test_version_hash_ignores_comments_and_layout_but_not_content() -> None:
     program = compile_source(PROGRAMME)
-    reformatted = compile_source("# a comment\n" + PROGRAMME.replace("{ tier: gold }", "{tier: gold}"))
-    changed = compile_source(PROGRAMME.replace('"88.00" }\n    expect: { points: 176, p', '"89.00" }\n    expect: { points: 176, p'))
+    reformatted = compile_source(
+        "# a comment\n" + PROGRAMME.replace("{ tier: gold }", "{tier: gold}")
+    )
+    changed = compile_source(
+        PROGRAMME.replace(
+            '"88.00" }\n    expect: { points: 176, p', '"89.00" }\n    expect: { points: 176, p'
+        )
+    )
     assert program.version_hash == reformatted.version_hash
     assert program.version_hash != changed.version_hash
     assert program.source == PROGRAMME

@@ -7,7 +7,9 @@ from .helpers import member, programme, purchase
 # Saturday 15 March 2025 01:00 UTC: Saturday 09:00 in Shanghai, Friday 18:00 in Los Angeles.
 INSTANT = datetime(2025, 3, 15, 1, 0, tzinfo=UTC)
 
-WEEKEND = "- {id: weekend, on: purchase, clock: %s, when: {weekdays: [sat, sun]}, award: {fixed: 10}}"
+WEEKEND = (
+    "- {id: weekend, on: purchase, clock: %s, when: {weekdays: [sat, sun]}, award: {fixed: 10}}"
+)
 
 
 def test_same_instant_is_weekend_in_shanghai_but_friday_in_los_angeles() -> None:

@@ -81,9 +81,9 @@ class _Compiler:
         # Hash the merged content, not the text: comments and layout do not make a new version.
         canonical = msgspec.json.encode(copy.deepcopy(data), order="sorted")
         version = hashlib.sha256(canonical).hexdigest()[:16]
-        self.structurer.check_shape(data, mi.type_info(ProgramSpec), (), None)
         raw_rules = data.pop("rules", [])
         raw_tests = data.pop("tests", [])
+        self.structurer.check_shape(data, mi.type_info(ProgramSpec), (), None)
         header: ProgramSpec | None = self.structurer.convert(data, ProgramSpec, (), None)
         rules = self._convert_list(raw_rules, "rules", RuleSpec)
         tests = self._convert_list(raw_tests, "tests", TestSpec)
@@ -102,11 +102,16 @@ class _Compiler:
             self.error((section,), f"{section}: expected a list")
             return []
         converted = []
+        shape = mi.type_info(cls)
         for index, item in enumerate(raw):
             rule_id = item.get("id") if isinstance(item, dict) else None
-            spec = self.structurer.convert(
-                item, cls, (section, index), rule_id if isinstance(rule_id, str) else None
-            )
+            rule_id = rule_id if isinstance(rule_id, str) else None
+            where: PathKey = (section, index)
+            # A rule with unknown fields or misspelt choices is not checked further: its
+            # remaining errors would mostly be echoes of the one already reported.
+            if not self.structurer.check_shape(item, shape, where, rule_id):
+                continue
+            spec = self.structurer.convert(item, cls, where, rule_id)
             if spec is not None:
                 converted.append((index, spec))
         return converted
@@ -241,12 +246,9 @@ class _RuleBuilder:
 
     def build(self, index: int, rule: RuleSpec) -> CompiledRule | None:
         if rule.id in self.seen:
-            self.error(
-                index,
-                rule,
-                f"duplicate rule id (first defined as rules[{self.seen[rule.id]}])",
-                "id",
-            )
+            first = self.c.tree.mark(("rules", self.seen[rule.id], "id"))
+            where = f"{first.file}:{first.line}"
+            self.error(index, rule, f"duplicate rule id (first defined at {where})", "id")
         else:
             self.seen[rule.id] = index
         if not _RULE_ID.match(rule.id):

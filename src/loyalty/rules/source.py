@@ -111,39 +111,40 @@ class _Loader:
         self.tree.main_file = name
         if isinstance(data, dict):
             self.loading.append(name)
-            self._includes(data, (), name)
+            self._includes(data, name, values)
 
-    def _includes(self, data: dict[str, Any], at: PathKey, name: str) -> None:
+    def _includes(self, data: dict[str, Any], name: str, marks: dict[PathKey, Mark]) -> None:
+        """Load the files `data` includes; `marks` are the positions within file `name`."""
         raw = data.pop("include", None)
         if raw is None:
             return
         targets = [raw] if isinstance(raw, str) else raw
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-            self._error((*at, "include"), "include: expected a file name or a list of them")
+            self._error(marks, ("include",), "include: expected a file name or a list of them")
             return
         for index, target in enumerate(targets):
-            where = (*at, "include") if isinstance(raw, str) else (*at, "include", index)
-            self._include_one(target, where, name)
+            where = ("include",) if isinstance(raw, str) else ("include", index)
+            self._include_one(target, marks.get(where, Mark(name, 1, 1)), name)
 
-    def _include_one(self, target: str, where: PathKey, parent: str) -> None:
+    def _include_one(self, target: str, where: Mark, parent: str) -> None:
         display = posixpath.normpath(posixpath.join(posixpath.dirname(parent), target))
         if display in self.loading:
-            self._error(where, f"include cycle: '{target}' is already being included")
+            self._fail(where, f"include cycle: '{target}' is already being included")
             return
         try:
             text = self.reader(display)
         except (OSError, KeyError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else None
-            self._error(where, f"cannot include '{target}': {reason or 'no such file'}")
+            self._fail(where, f"cannot include '{target}': {reason or 'no such file'}")
             return
         data, values, keys = self.parse(text, display)
         if data is None:
             return
         if not isinstance(data, dict):
-            self._error(where, f"included file '{target}' must be a mapping")
+            self._fail(where, f"included file '{target}' must be a mapping")
             return
         self.loading.append(display)
-        self._includes(data, (), display)
+        self._includes(data, display, values)
         self.loading.pop()
         self._merge(data, values, keys, display)
 
@@ -197,8 +198,11 @@ class _Loader:
                     target[(section, *shift(path[1:]))] = mark
         self.tree.key_marks.setdefault((section,), keys.get((section,), Mark("", 1, 1)))
 
-    def _error(self, path: PathKey, message: str) -> None:
-        self.errors.append(Diagnostic.at(self.tree.mark(path), message))
+    def _error(self, marks: dict[PathKey, Mark], path: PathKey, message: str) -> None:
+        self._fail(marks.get(path, Mark(self.tree.main_file, 1, 1)), message)
+
+    def _fail(self, mark: Mark, message: str) -> None:
+        self.errors.append(Diagnostic.at(mark, message))
 
 
 def _plain(

@@ -31,7 +31,12 @@ _FRIENDLY = (
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    """A hint for a misspelling, or for a partial name ('Spring Festival' is part of
+    'Chinese New Year (Spring Festival)')."""
+    lowered = word.lower()
+    close = sorted(c for c in choices if len(word) > 3 and lowered in c.lower())[:1]
+    if not close:
+        close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -75,7 +80,7 @@ class Structurer:
         if isinstance(info, mi.LiteralType) and isinstance(data, str):
             choices = [str(v) for v in info.values]
             if data not in choices:
-                field = str(path[-1]) if path and isinstance(path[-1], str) else "value"
+                field = next((str(p) for p in reversed(path) if isinstance(p, str)), "value")
                 self.error(
                     path,
                     f"{field}: unknown value '{data}'{did_you_mean(data, choices)}"
