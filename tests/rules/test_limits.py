@@ -7,11 +7,6 @@ from loyalty.rules import CounterKey
 from .helpers import WEDNESDAY, member, programme, purchase
 
 
-def daily_rule(times: int) -> str:
-    limits = f"[{{max_times: {times}, period: day}}]"
-    return f"- {{id: r, on: purchase, award: {{fixed: 5}}, limits: {limits}}}"
-
-
 def only_key(p, rule_id: str, unit: str = "times") -> CounterKey:  # type: ignore[no-untyped-def]
     keys = [
         k for k in p.counter_keys(purchase(), member()) if (k.rule_id, k.unit) == (rule_id, unit)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import date, time
 from operator import attrgetter
 from typing import Any
 
@@ -38,7 +38,6 @@ class Scope:
     stores: Collection[str]
     custom_dates: Mapping[str, CustomDate]
     path: PathKey = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def at(self, *path: str | int) -> Scope:
         return Scope(
@@ -389,7 +388,3 @@ _EVENT_FIELDS: dict[str, Callable[[EvalContext], Any]] = {
     "channel": attrgetter("event.channel"),
     "payment_method": attrgetter("event.payment_method"),
 }
-
-
-def datetime_label(value: datetime) -> str:
-    return value.isoformat()

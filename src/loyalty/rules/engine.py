@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from .checks import Check
 from .context import Clocks, EvalContext
 from .effects import AwardFunction, multiplier_extra, qualifying
@@ -434,8 +436,6 @@ def _expiry(at: datetime, days: int | None) -> datetime | None:
 
 
 def _replace(award: Award, **changes: Any) -> Award:
-    import msgspec
-
     return msgspec.structs.replace(award, **changes)
 
 
