@@ -16,6 +16,7 @@ Order of application (documented for marketers in docs/programme.md):
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -155,10 +156,21 @@ class Program:
         for rule in self.rules:
             by_trigger.setdefault(rule.trigger, []).append(rule)
         self._by_trigger = {key: tuple(value) for key, value in by_trigger.items()}
+        # Campaign windows only open or close at these instants, so the set of active rules
+        # is constant between two of them: computed once per interval, then reused.
+        self._boundaries = sorted(
+            {at for rule in self.rules for at in (rule.active_from, rule.active_until) if at}
+        )
+        self._active_cache: dict[tuple[TriggerKey, int], tuple[CompiledRule, ...]] = {}
 
     @property
     def id(self) -> str:
         return self.info.id
+
+    @property
+    def activates_at(self) -> datetime | None:
+        """When the file asks this version to take over (the publisher may override it)."""
+        return self.info.activates_at
 
     @property
     def source(self) -> str:
@@ -176,12 +188,23 @@ class Program:
         name = event.name if event.type == "custom" else None
         return self._by_trigger.get((event.type, name), ())
 
+    def _active(self, event: EventInput) -> tuple[CompiledRule, ...]:
+        """The event's candidate rules whose validity window contains the event."""
+        trigger = (event.type, event.name if event.type == "custom" else None)
+        slot = (trigger, bisect_right(self._boundaries, event.occurred_at))
+        found = self._active_cache.get(slot)
+        if found is None:
+            at = event.occurred_at
+            found = tuple(r for r in self._by_trigger.get(trigger, ()) if r.is_active(at))
+            self._active_cache[slot] = found
+        return found
+
     def counter_keys(self, event: EventInput, member: MemberInput) -> tuple[CounterKey, ...]:
         """Every counter `evaluate` may read for this event; the ledger supplies their values."""
         ctx = EvalContext(event, member, self._clocks)
         keys: dict[CounterKey, None] = {}
-        for rule in self._candidates(event):
-            if rule.limits and rule.is_active(event.occurred_at):
+        for rule in self._active(event):
+            if rule.limits:
                 for limit in rule.limits:
                     keys[limit.key(ctx)] = None
         return tuple(keys)
@@ -197,9 +220,11 @@ class Program:
         """Judge one event. Missing counters count as zero."""
         ctx = EvalContext(event, member, self._clocks)
         run = _Run(ctx, counters or _NO_COUNTERS, [] if explain else None)
-        candidates = self._candidates(event)
         if explain:
+            candidates = self._candidates(event)
             self._trace_other_triggers(run, candidates, event)
+        else:
+            candidates = self._active(event)
         fired = self._select(run, candidates)
         if self._has_groups:
             fired = self._resolve_groups(fired, run)
@@ -241,9 +266,8 @@ class Program:
         ctx = run.ctx
         at = ctx.event.occurred_at
         for index, rule in enumerate(candidates):
-            if rule.windowed and not rule.is_active(at):
-                if run.notes is not None:  # building the message is costly; only on request
-                    run.skip(rule.id, rule.inactive_reason(at) or "")
+            if run.notes is not None and not rule.is_active(at):
+                run.skip(rule.id, rule.inactive_reason(at) or "")
                 continue
             test = rule.test
             if test is not None and not test(ctx):
