@@ -6,6 +6,7 @@ from loyalty.auth.service import ApiKeyService
 from loyalty.clock import Clock, SystemClock
 from loyalty.db.engine import Database
 from loyalty.members.service import MemberService
+from loyalty.program.service import ProgramService
 from loyalty.settings import Settings
 
 
@@ -16,6 +17,7 @@ class Container:
         self.db = Database(settings.database, pool_size=settings.db_pool_size)
         self.api_keys = ApiKeyService(self.db, self.clock, settings.auth_cache_seconds)
         self.members = MemberService(self.db, self.clock, settings.default_phone_region)
+        self.programs = ProgramService(self.db, self.clock, settings.program_refresh_seconds)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -1,10 +1,12 @@
-"""The `loyalty` command: serve, migrate, manage API keys."""
+"""The `loyalty` command: serve, migrate, manage API keys and the programme."""
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import click
@@ -15,6 +17,9 @@ from loyalty.bootstrap import Container
 from loyalty.db import migrate
 from loyalty.errors import LoyaltyError
 from loyalty.logging import configure_logging
+from loyalty.program.model import ValidationReport
+from loyalty.program.service import check_program
+from loyalty.rules import Diagnostic, compile_program, read_program_files
 from loyalty.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -152,3 +157,90 @@ def apikey_revoke(key_id: int) -> None:
     """Revoke a key by id (see `loyalty apikey list`)."""
     key = _run(_settings(), lambda c: c.api_keys.revoke(key_id))
     click.echo(f"revoked key {key.id} ({key.name})")
+
+
+@main.group()
+def program() -> None:
+    """The loyalty programme: check, test and publish YAML files."""
+
+
+def _checked(path: str) -> ValidationReport:
+    report = check_program(lambda: compile_program(path))[1]
+    if report.diagnostics:
+        _print_diagnostics(report.diagnostics)
+        raise SystemExit(1)
+    return report
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(str(diagnostic))
+    click.echo(f"{len(diagnostics)} error(s)", err=True)
+
+
+@program.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def program_check(file: str) -> None:
+    """Validate FILE: every error with file, line and column. Exit 1 on any."""
+    report = _checked(file)
+    click.echo(
+        f"ok: programme {report.program_id!r}, {report.rules} rules, {len(report.tests)} tests"
+    )
+
+
+@program.command("test")
+@click.argument("file", type=click.Path(dir_okay=False))
+def program_test(file: str) -> None:
+    """Run the programme's own `tests:` cases. Exit 1 if any fails."""
+    report = _checked(file)
+    for test in report.tests:
+        click.echo(test.report())
+    failed = sum(not test.passed for test in report.tests)
+    click.echo(f"programme tests: {len(report.tests) - failed} passed, {failed} failed")
+    if failed:
+        raise SystemExit(1)
+
+
+@program.command("publish")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--activate-at", type=click.DateTime(), help="UTC time to activate (default: now).")
+@click.option("--note", help="Why this version (shown in the version list).")
+def program_publish(file: str, activate_at: datetime | None, note: str | None) -> None:
+    """Validate, test and publish FILE as a new programme version."""
+    report = _checked(file)
+    failed = [test for test in report.tests if not test.passed]
+    for test in failed:
+        click.echo(test.report())
+    if failed:
+        raise click.ClickException(f"program_tests_failed: {len(failed)} test(s) failed")
+    files, main_file = read_program_files(file)
+    when = activate_at.replace(tzinfo=UTC) if activate_at else None
+    actor = f"cli:{getpass.getuser()}"
+    version, created = _run(
+        _settings(),
+        lambda c: c.programs.publish(files, main_file, actor=actor, activates_at=when, note=note),
+    )
+    state = "published" if created else "unchanged, already published"
+    click.echo(
+        f"version {version.version} {state}; active from {version.activates_at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@program.command("versions")
+def program_versions() -> None:
+    """List published versions, newest first."""
+    page = _run(_settings(), lambda c: c.programs.list(limit=200))
+    for v in page.items:
+        click.echo(
+            f"{v.version}\t{v.activates_at:%Y-%m-%d %H:%M}\t{v.content_hash[:12]}\t"
+            f"{v.published_by}\t{v.note or ''}"
+        )
+
+
+@program.command("rollback")
+@click.argument("version", type=int)
+def program_rollback(version: int) -> None:
+    """Make VERSION active again, now (recorded as a new version)."""
+    actor = f"cli:{getpass.getuser()}"
+    new = _run(_settings(), lambda c: c.programs.rollback(version, actor=actor))
+    click.echo(f"version {new.version} published: a copy of version {version}, active now")

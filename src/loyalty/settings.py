@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Revoking a key takes effect on other processes within this many seconds;
     # the cache keeps a database round trip off every authenticated request.
     auth_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    # How soon a worker notices a programme version published through another worker.
+    program_refresh_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
     # Region for phone numbers typed without a country code (e.g. "CN"); none means
     # numbers must be given in international form (+86...).
     default_phone_region: str | None = None

@@ -54,3 +54,4 @@ def test_the_chain_is_linear() -> None:
     script = ScriptDirectory(str(migrate.migrations_dir()))
     assert len(script.get_heads()) == 1
     assert script.get_bases() == ["0001"]
+    assert script.get_current_head() == migrate.head_revision()

@@ -18,6 +18,7 @@ from loyalty.api.api_keys import ApiKeyController
 from loyalty.api.health import live, ready
 from loyalty.api.members import MemberController
 from loyalty.api.problems import EXCEPTION_HANDLERS
+from loyalty.api.program import ProgramController
 from loyalty.api.request_log import RequestLogMiddleware
 from loyalty.api.security import ApiKeyAuthentication, require_role
 from loyalty.auth.service import ApiKeyService
@@ -25,6 +26,7 @@ from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
 from loyalty.logging import configure_logging
 from loyalty.members.service import MemberService
+from loyalty.program.service import ProgramService
 from loyalty.settings import Settings
 
 log = structlog.get_logger("loyalty.app")
@@ -52,7 +54,7 @@ def create_app(container: Container | None = None) -> Litestar:
 
     v1 = Router(
         path="/v1",
-        route_handlers=[MemberController, ApiKeyController],
+        route_handlers=[MemberController, ApiKeyController, ProgramController],
         # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
         middleware=[DefineMiddleware(ApiKeyAuthentication, exclude_http_methods=[])],
         guards=[require_role],
@@ -63,6 +65,7 @@ def create_app(container: Container | None = None) -> Litestar:
         dependencies={
             "members": Provide(_members, sync_to_thread=False),
             "api_keys": Provide(_api_keys, sync_to_thread=False),
+            "programs": Provide(_programs, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -91,3 +94,8 @@ def _members(state: State) -> MemberService:
 def _api_keys(state: State) -> ApiKeyService:
     container: Container = state.container
     return container.api_keys
+
+
+def _programs(state: State) -> ProgramService:
+    container: Container = state.container
+    return container.programs

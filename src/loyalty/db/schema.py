@@ -7,10 +7,12 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    ForeignKey,
     Identity,
     MetaData,
     String,
     Table,
+    Text,
 )
 
 from loyalty.db.types import BigIntId, Json, UtcDateTime
@@ -61,4 +63,21 @@ members = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("erased_at", UtcDateTime(), nullable=True),
     CheckConstraint("status IN ('active', 'suspended', 'erased')", name="status"),
+)
+
+# Published programme versions. Append-only: a rollback publishes an earlier version's
+# files again, so the history says what was active when, and who decided it.
+program_versions = Table(
+    "program_versions",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("program_id", String(100), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("main_file", String(200), nullable=False),
+    Column("sources", Json, nullable=False),
+    Column("activates_at", UtcDateTime(), nullable=False, index=True),
+    Column("published_at", UtcDateTime(), nullable=False),
+    Column("published_by", String(120), nullable=False),
+    Column("note", Text(), nullable=True),
+    Column("rollback_of", BigIntId, ForeignKey("program_versions.id"), nullable=True),
 )

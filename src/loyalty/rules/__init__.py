@@ -5,7 +5,7 @@ keys = program.counter_keys(event, member)          # the ledger reads these tot
 result = program.evaluate(event, member, counters)  # awards, tags, counter increments
 """
 
-from .compiler import compile_files, compile_program, compile_source
+from .compiler import compile_files, compile_program, compile_source, read_program_files
 from .diagnostics import Diagnostic, ProgramInvalid
 from .engine import Program
 from .inputs import EventInput, LineItem, MemberInput
@@ -33,6 +33,7 @@ __all__ = [
     "compile_files",
     "compile_program",
     "compile_source",
+    "read_program_files",
     "run_program_tests",
     "simulate",
 ]

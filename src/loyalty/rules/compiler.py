@@ -53,6 +53,20 @@ def compile_files(files: Mapping[str, str], main: str) -> Program:
     return _compile(files[main], main, lambda name: files[name])
 
 
+def read_program_files(path: str | Path) -> tuple[dict[str, str], str]:
+    """A programme file and every file it includes, named relative to its directory,
+    as `compile_files` takes them: what a publish stores. Raises ProgramInvalid."""
+    file = Path(path)
+    try:
+        text = read_disk(str(file))
+    except OSError as exc:
+        raise ProgramInvalid(
+            [Diagnostic(file=str(path), line=1, column=1, message=f"cannot read: {exc.strerror}")]
+        ) from exc
+    program = _compile(text, file.name, lambda name: read_disk(str(file.parent / name)))
+    return program.sources, file.name
+
+
 def compile_source(text: str, name: str = "program.yaml") -> Program:
     """Compile a single programme text that includes no other files."""
     return compile_files({name: text}, name)

@@ -1,0 +1,1 @@
+"""Programme versions: validate, publish, schedule, roll back, and find the active one."""
