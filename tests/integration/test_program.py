@@ -223,3 +223,21 @@ async def test_versions_compile_from_storage_in_a_fresh_process(
         await other.close()
     assert version.version == 1
     assert program.id == "tea-house-rewards"
+
+
+async def test_activation_time_written_in_the_file_schedules_the_version(
+    client: httpx.AsyncClient, marketer: dict[str, str], clock: FixedClock
+) -> None:
+    await _publish(client, marketer)
+    later = clock.now() + timedelta(hours=6)
+    scheduled_source = SOURCE.replace(
+        "timezone: Asia/Shanghai\n",
+        f"timezone: Asia/Shanghai\nactivates_at: {later.isoformat()}\n",
+        1,
+    )
+    published = await _publish(client, marketer, source=scheduled_source)
+    assert published.status_code == 201, published.text
+    assert published.json()["activates_at"] == later.isoformat().replace("+00:00", "Z")
+    assert (await client.get("/v1/program", headers=marketer)).json()["version"] == 1
+    clock.set(later)
+    assert (await client.get("/v1/program", headers=marketer)).json()["version"] == 2

@@ -121,6 +121,8 @@ class ProgramService:
         if program is None or not report.valid:
             raise _rejection(report)
         now = self._clock.now()
+        # An activation time given with the request wins over the one in the file.
+        activates_at = activates_at or program.activates_at
         if activates_at is not None and activates_at < now:
             message = (
                 "activation time is in the past; past events keep the version that judged them"
