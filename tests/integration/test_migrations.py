@@ -6,7 +6,6 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
 from sqlalchemy.engine import URL
 
 from loyalty.db import migrate
@@ -17,11 +16,11 @@ from loyalty.db.schema import metadata
 async def _empty_database(db_url: URL, tmp_path: Path) -> Database:
     if db_url.get_backend_name() == "sqlite":
         return Database(db_url.set(database=str(tmp_path / "empty.db")))
+    # The session's PostgreSQL database: emptied here, migrated again afterwards.
     db = Database(db_url)
     async with db.engine.begin() as conn:
-        names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
-        for name in names:
-            await conn.exec_driver_sql(f'DROP TABLE "{name}" CASCADE')
+        await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        await conn.exec_driver_sql("CREATE SCHEMA public")
     return db
 
 

@@ -104,5 +104,18 @@ def test_empty_and_non_mapping_programmes() -> None:
 
 
 def test_reserved_sections_are_accepted_for_later_features() -> None:
-    text = HEADER + "rewards: {tea-cup: {cost: 500}}\nexpiry: {after_days: 365}\nrules: []\n"
+    text = (
+        HEADER + "rewards: {tea-cup: {cost: 500}}\nscheduled: {birthday: {points: 5}}\nrules: []\n"
+    )
     assert compile_source(text).spec.rewards == {"tea-cup": {"cost": 500}}
+
+
+def test_expiry_and_refund_policies_are_typed() -> None:
+    text = (
+        HEADER
+        + "expiry: {policy: rolling_months, months: 12}\nrefunds: {shortfall: negative_balance}\nrules: []\n"
+    )
+    spec = compile_source(text).spec
+    assert (spec.expiry.policy, spec.expiry.months) == ("rolling_months", 12)
+    assert spec.refunds.shortfall == "negative_balance"
+    assert compile_source(HEADER + "rules: []\n").spec.expiry.policy == "never"

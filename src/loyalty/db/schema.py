@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Date,
     ForeignKey,
     Identity,
+    Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-from loyalty.db.types import BigIntId, Json, UtcDateTime
+from loyalty.db.types import BigIntId, Json, Money, UtcDateTime
 
 # Stable constraint names so that migrations can refer to them on both dialects.
 metadata = MetaData(
@@ -81,3 +85,138 @@ program_versions = Table(
     Column("note", Text(), nullable=True),
     Column("rollback_of", BigIntId, ForeignKey("program_versions.id"), nullable=True),
 )
+
+# Ledger. Account names: a member's `available`, `pending` and `held`; house accounts
+# `issued`, `clawed_back`, `expired`, `adjusted`, `redeemed` (member_id NULL). Every
+# transaction's entries sum to zero; entries are never updated or deleted.
+
+# One row per accepted request that a client may retry: the key space is per API key.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("source_key_id", BigIntId, nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=True),
+    Column("order_id", String(100), nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("program_version", BigIntId, nullable=True),
+    Column("payload", Json, nullable=False),
+    Column("status_code", Integer(), nullable=True),
+    Column("response", Json, nullable=True),
+    UniqueConstraint("source_key_id", "idempotency_key"),
+)
+Index("ix_events_recorded_at", events.c.recorded_at)
+
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    # NULL for batch jobs (vesting, expiry) whose entries name their members.
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=True),
+    Column("event_id", BigIntId, ForeignKey("events.id"), nullable=True),
+    Column("program_version", BigIntId, nullable=True),
+    Column("actor", String(120), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("note", Text(), nullable=True),
+    Column("shortfall", Integer(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
+Index(
+    "ix_ledger_transactions_member_id_id", ledger_transactions.c.member_id, ledger_transactions.c.id
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("txn_id", BigIntId, ForeignKey("ledger_transactions.id"), nullable=False, index=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=True),
+    Column("account", String(20), nullable=False),
+    Column("amount", BigInteger(), nullable=False),
+    Column("lot_id", BigIntId, nullable=True),
+    Column("rule_id", String(100), nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+)
+Index("ix_ledger_entries_member_id_at", ledger_entries.c.member_id, ledger_entries.c.at)
+
+# A lot is one credit of points with its own vesting and expiry. `remaining` is what
+# is left to spend; debits consume lots soonest-expiring first and name each lot.
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False),
+    Column("txn_id", BigIntId, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("order_ref", BigIntId, nullable=True),
+    Column("rule_id", String(100), nullable=True),
+    Column("status", String(12), nullable=False),
+    Column("points", BigInteger(), nullable=False),
+    Column("remaining", BigInteger(), nullable=False),
+    Column("clawed", BigInteger(), nullable=False),
+    Column("vests_at", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("remaining >= 0 AND clawed >= 0", name="amounts"),
+    CheckConstraint("status IN ('pending', 'available', 'expired')", name="status"),
+)
+Index("ix_lots_member_id_status", lots.c.member_id, lots.c.status)
+Index("ix_lots_order_ref", lots.c.order_ref)
+Index("ix_lots_status_vests_at", lots.c.status, lots.c.vests_at)
+Index("ix_lots_status_expires_at", lots.c.status, lots.c.expires_at)
+
+# Stored balances, one row per member, updated with the entries in one transaction.
+balances = Table(
+    "balances",
+    metadata,
+    Column("member_id", BigIntId, ForeignKey("members.id"), primary_key=True),
+    Column("available", BigInteger(), nullable=False),
+    Column("pending", BigInteger(), nullable=False),
+    Column("held", BigInteger(), nullable=False),
+    Column("lifetime_earned", BigInteger(), nullable=False),
+    Column("lifetime_redeemed", BigInteger(), nullable=False),
+    Column("version", BigInteger(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# A purchase, so that refunds can be checked against it and claw back its points.
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False),
+    Column("order_id", String(100), nullable=False),
+    Column("event_id", BigIntId, ForeignKey("events.id"), nullable=False),
+    Column("currency", String(3), nullable=True),
+    Column("total", Money(), nullable=False),
+    Column("refunded", Money(), nullable=False),
+    Column("items", Json, nullable=False),
+    Column("refunded_items", Json, nullable=False),
+    Column("points", BigInteger(), nullable=False),
+    Column("clawed", BigInteger(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("member_id", "order_id"),
+)
+
+# What each rule has given, for caps and budgets: read by window, never scanned whole.
+rule_usage = Table(
+    "rule_usage",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False),
+    Column("rule_id", String(100), nullable=False),
+    Column("points", BigInteger(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
+Index(
+    "ix_rule_usage_member_id_rule_id_at",
+    rule_usage.c.member_id,
+    rule_usage.c.rule_id,
+    rule_usage.c.at,
+)
+Index("ix_rule_usage_rule_id_at", rule_usage.c.rule_id, rule_usage.c.at)

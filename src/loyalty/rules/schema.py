@@ -189,6 +189,27 @@ class TestSpec(Spec):
 Reserved = dict[str, Any] | None
 
 
+class ExpirySpec(Spec):
+    """When available points expire; each lot on its own, counted from when it was earned."""
+
+    policy: Literal["never", "rolling_months", "end_of_quarter", "end_of_year"] = "never"
+    months: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy == "rolling_months" and (self.months is None or self.months < 1):
+            raise ValueError("policy rolling_months needs `months` (1 or more)")
+        if self.policy != "rolling_months" and self.months is not None:
+            raise ValueError(f"`months` only goes with policy rolling_months, not {self.policy}")
+
+
+class RefundSpec(Spec):
+    """What a refund does when the points it claws back were already spent: `floor`
+    keeps the balance at zero and records the shortfall; `negative_balance` lets the
+    balance go below zero, and future earnings repay it first."""
+
+    shortfall: Literal["floor", "negative_balance"] = "floor"
+
+
 class ProgramSpec(Spec):
     program: str
     currency: str
@@ -206,9 +227,9 @@ class ProgramSpec(Spec):
     rewards: Reserved = None
     referrals: Reserved = None
     scheduled: Reserved = None
-    expiry: Reserved = None
+    expiry: ExpirySpec = msgspec.field(default_factory=ExpirySpec)
     vesting: Reserved = None
-    refunds: Reserved = None
+    refunds: RefundSpec = msgspec.field(default_factory=RefundSpec)
 
 
 def as_list(value: OneOrMany | None) -> list[str]:
