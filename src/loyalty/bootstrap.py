@@ -5,6 +5,8 @@ from __future__ import annotations
 from loyalty.auth.service import ApiKeyService
 from loyalty.clock import Clock, SystemClock
 from loyalty.db.engine import Database
+from loyalty.ledger.events import EventService
+from loyalty.ledger.service import LedgerService
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
 from loyalty.settings import Settings
@@ -18,6 +20,8 @@ class Container:
         self.api_keys = ApiKeyService(self.db, self.clock, settings.auth_cache_seconds)
         self.members = MemberService(self.db, self.clock, settings.default_phone_region)
         self.programs = ProgramService(self.db, self.clock, settings.program_refresh_seconds)
+        self.events = EventService(self.db, self.clock, self.programs)
+        self.ledger = LedgerService(self.db, self.clock, self.programs)
 
     async def close(self) -> None:
         await self.db.dispose()

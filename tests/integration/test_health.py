@@ -70,3 +70,10 @@ async def test_unmigrated_schema_refuses_start_and_is_not_ready(container: Conta
         ready = await client.get("/health/ready")
     assert ready.status_code == 503
     assert ready.json()["code"] == "schema_out_of_date"
+
+
+async def test_openapi_document_renders_every_route(client: httpx.AsyncClient) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/v1/members", "/v1/events", "/v1/program/versions"} <= set(paths)

@@ -113,7 +113,8 @@ def test_reserved_sections_are_accepted_for_later_features() -> None:
 def test_expiry_and_refund_policies_are_typed() -> None:
     text = (
         HEADER
-        + "expiry: {policy: rolling_months, months: 12}\nrefunds: {shortfall: negative_balance}\nrules: []\n"
+        + "expiry: {policy: rolling_months, months: 12}\n"
+        + "refunds: {shortfall: negative_balance}\nrules: []\n"
     )
     spec = compile_source(text).spec
     assert (spec.expiry.policy, spec.expiry.months) == ("rolling_months", 12)

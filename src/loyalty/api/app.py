@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from loyalty import __version__
 from loyalty.api.api_keys import ApiKeyController
 from loyalty.api.health import live, ready
+from loyalty.api.ledger import EventController, PointsController
 from loyalty.api.members import MemberController
 from loyalty.api.problems import EXCEPTION_HANDLERS
 from loyalty.api.program import ProgramController
@@ -24,6 +25,8 @@ from loyalty.api.security import ApiKeyAuthentication, require_role
 from loyalty.auth.service import ApiKeyService
 from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
+from loyalty.ledger.events import EventService
+from loyalty.ledger.service import LedgerService
 from loyalty.logging import configure_logging
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
@@ -54,7 +57,13 @@ def create_app(container: Container | None = None) -> Litestar:
 
     v1 = Router(
         path="/v1",
-        route_handlers=[MemberController, ApiKeyController, ProgramController],
+        route_handlers=[
+            MemberController,
+            ApiKeyController,
+            ProgramController,
+            EventController,
+            PointsController,
+        ],
         # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
         middleware=[DefineMiddleware(ApiKeyAuthentication, exclude_http_methods=[])],
         guards=[require_role],
@@ -66,6 +75,8 @@ def create_app(container: Container | None = None) -> Litestar:
             "members": Provide(_members, sync_to_thread=False),
             "api_keys": Provide(_api_keys, sync_to_thread=False),
             "programs": Provide(_programs, sync_to_thread=False),
+            "events": Provide(_events, sync_to_thread=False),
+            "ledger": Provide(_ledger, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -99,3 +110,13 @@ def _api_keys(state: State) -> ApiKeyService:
 def _programs(state: State) -> ProgramService:
     container: Container = state.container
     return container.programs
+
+
+def _events(state: State) -> EventService:
+    container: Container = state.container
+    return container.events
+
+
+def _ledger(state: State) -> LedgerService:
+    container: Container = state.container
+    return container.ledger

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from loyalty.clock import Clock
 from loyalty.db.engine import Database, dialect_insert, json_array_contains
 from loyalty.db.paging import check_limit, decode_cursor, encode_cursor
-from loyalty.db.schema import members
+from loyalty.db.schema import balances, members
 from loyalty.errors import Conflict, FieldError, InvalidInput, NotFound
+from loyalty.ledger.book import new_balance_row
 from loyalty.members.model import (
     Member,
     MemberChanges,
@@ -59,6 +60,8 @@ class MemberService:
         )
         async with self._db.write() as conn:
             row = (await conn.execute(statement)).one_or_none()
+            if row is not None:
+                await conn.execute(insert(balances).values(new_balance_row(row.id, now)))
         if row is None:
             message = f"a member with member_id {new.member_id!r} already exists"
             field = FieldError("member_id", "duplicate", message)

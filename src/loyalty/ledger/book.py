@@ -1,0 +1,206 @@
+"""Writing one ledger transaction inside the caller's database transaction.
+
+The caller has locked the member's balance row first (FOR UPDATE on PostgreSQL; the
+whole database with BEGIN IMMEDIATE on SQLite), so reads of lots and counters and
+the writes here see no concurrent change for that member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loyalty.db.schema import balances, ledger_entries, ledger_transactions, lots, members
+from loyalty.errors import Conflict, NotFound
+from loyalty.ledger.accounts import Account
+from loyalty.ledger.model import Balances
+from loyalty.ledger.posting import Posting
+
+
+@dataclass
+class NewLot:
+    member_id: int
+    points: int
+    status: str
+    rule_id: str | None
+    vests_at: datetime | None
+    expires_at: datetime | None
+    order_ref: int | None = None
+    # Less than `points` when the credit first repays a negative balance.
+    remaining: int | None = None
+
+
+@dataclass(frozen=True)
+class LockedMember:
+    id: int
+    member_id: str
+    status: str
+    tags: list[str]
+    attributes: dict[str, Any]
+    joined_at: datetime
+    birthday: Any
+    timezone: str
+    available: int
+    pending: int
+    held: int
+
+
+_MEMBER_COLUMNS = [
+    members.c.id,
+    members.c.member_id,
+    members.c.status,
+    members.c.tags,
+    members.c.attributes,
+    members.c.joined_at,
+    members.c.birthday,
+    members.c.timezone,
+    balances.c.available,
+    balances.c.pending,
+    balances.c.held,
+]
+
+
+async def lock_member(conn: AsyncConnection, member_id: str, *, live: bool = True) -> LockedMember:
+    """Load a member with its balances and lock the balance row for this transaction."""
+    row = (
+        await conn.execute(
+            select(*_MEMBER_COLUMNS)
+            .join(balances, balances.c.member_id == members.c.id)
+            .where(members.c.member_id == member_id)
+            .with_for_update(of=balances)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
+    member = LockedMember(**row._mapping)
+    if live and member.status != "active":
+        raise Conflict(
+            f"member_{member.status}",
+            f"member {member_id!r} is {member.status}: no points can be earned or spent",
+        )
+    return member
+
+
+async def write(
+    conn: AsyncConnection,
+    posting: Posting,
+    *,
+    kind: str,
+    actor: str,
+    reason: str,
+    member_id: int | None,
+    event_id: int | None = None,
+    program_version: int | None = None,
+    note: str | None = None,
+    shortfall: int = 0,
+    new_lots: list[NewLot] | None = None,
+    lot_changes: list[dict[str, Any]] | None = None,
+    lifetime: dict[int, tuple[int, int]] | None = None,
+) -> tuple[int, dict[int, Balances]]:
+    """Insert the transaction, its new lots and entries; apply lot changes and balance
+    deltas. Returns the transaction id and the new balances of each member touched."""
+    txn_id = await conn.scalar(
+        insert(ledger_transactions)
+        .values(
+            kind=kind,
+            member_id=member_id,
+            event_id=event_id,
+            program_version=program_version,
+            actor=actor,
+            reason=reason[:200],
+            note=note,
+            shortfall=shortfall,
+            at=posting.at,
+        )
+        .returning(ledger_transactions.c.id)
+    )
+    assert txn_id is not None
+    lot_ids: dict[int, int] = {}
+    if new_lots:
+        rows = [
+            {
+                "member_id": lot.member_id,
+                "txn_id": txn_id,
+                "order_ref": lot.order_ref,
+                "rule_id": lot.rule_id,
+                "status": lot.status,
+                "points": lot.points,
+                "remaining": lot.points if lot.remaining is None else lot.remaining,
+                "clawed": 0,
+                "vests_at": lot.vests_at,
+                "expires_at": lot.expires_at,
+                "created_at": posting.at,
+            }
+            for lot in new_lots
+        ]
+        # One multi-row INSERT ... RETURNING: ids come back in insertion order.
+        result = await conn.execute(insert(lots).values(rows).returning(lots.c.id))
+        lot_ids = {id(lot): lot_id for lot, lot_id in zip(new_lots, result.scalars(), strict=True)}
+    if posting.entries:
+        entries = [
+            {**entry, "txn_id": txn_id, "lot_id": _lot_id(entry["lot_id"], lot_ids)}
+            for entry in posting.entries
+        ]
+        await conn.execute(insert(ledger_entries), entries)
+    if lot_changes:
+        await conn.execute(
+            update(lots)
+            .where(lots.c.id == bindparam("lot"))
+            .values(
+                remaining=lots.c.remaining + bindparam("remaining_delta"),
+                clawed=lots.c.clawed + bindparam("clawed_delta"),
+                status=bindparam("new_status"),
+            ),
+            lot_changes,
+        )
+    return txn_id, await _apply_balances(conn, posting, lifetime or {})
+
+
+def _lot_id(ref: Any, created: dict[int, int]) -> int | None:
+    if isinstance(ref, NewLot):
+        return created[id(ref)]
+    return ref if ref is None else int(ref)
+
+
+async def _apply_balances(
+    conn: AsyncConnection, posting: Posting, lifetime: dict[int, tuple[int, int]]
+) -> dict[int, Balances]:
+    out: dict[int, Balances] = {}
+    for member in sorted(set(posting.deltas) | set(lifetime)):
+        earned, redeemed = lifetime.get(member, (0, 0))
+        row = (
+            await conn.execute(
+                update(balances)
+                .where(balances.c.member_id == member)
+                .values(
+                    available=balances.c.available + posting.delta(member, Account.AVAILABLE),
+                    pending=balances.c.pending + posting.delta(member, Account.PENDING),
+                    held=balances.c.held + posting.delta(member, Account.HELD),
+                    lifetime_earned=balances.c.lifetime_earned + earned,
+                    lifetime_redeemed=balances.c.lifetime_redeemed + redeemed,
+                    version=balances.c.version + 1,
+                    updated_at=posting.at,
+                )
+                .returning(balances.c.available, balances.c.pending, balances.c.held)
+            )
+        ).one()
+        out[member] = msgspec.convert(dict(row._mapping), Balances)
+    return out
+
+
+def new_balance_row(member_id: int, at: datetime) -> dict[str, Any]:
+    return {
+        "member_id": member_id,
+        "available": 0,
+        "pending": 0,
+        "held": 0,
+        "lifetime_earned": 0,
+        "lifetime_redeemed": 0,
+        "version": 0,
+        "updated_at": at,
+    }

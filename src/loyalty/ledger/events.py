@@ -1,0 +1,488 @@
+"""Event ingestion: exactly once per idempotency key, one database transaction each.
+
+Order of work inside the transaction: claim the idempotency key first (a concurrent
+duplicate waits on the unique index and then replays), lock the member's balance row,
+judge the event with the programme version in force when it occurred, write the
+ledger, store the response for replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from sqlalchemy import func, insert, literal, select, union_all, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loyalty.auth.keys import Principal
+from loyalty.clock import Clock
+from loyalty.db.engine import Database, dialect_insert
+from loyalty.db.schema import events, lots, members, orders, rule_usage
+from loyalty.errors import Conflict, FieldError, InvalidInput, NotFound
+from loyalty.ledger import book
+from loyalty.ledger.accounts import Account
+from loyalty.ledger.model import AwardOut, EventIn, EventOutcome
+from loyalty.ledger.posting import LotView, Posting, allocate, clawback_share, expiry_for
+from loyalty.program.service import ProgramService
+from loyalty.rules import CounterKey, Evaluation, EventInput, LineItem, MemberInput, Program
+
+# Tills' clocks drift; an event from further in the future than this is refused.
+FUTURE_SKEW = timedelta(minutes=5)
+_ENCODER = msgspec.json.Encoder(order="deterministic")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    status: int
+    body: dict[str, Any]
+    replay: bool
+
+
+class EventService:
+    def __init__(self, db: Database, clock: Clock, programs: ProgramService) -> None:
+        self._db = db
+        self._clock = clock
+        self._programs = programs
+
+    async def record(self, source: Principal, key: str, event: EventIn) -> Recorded:
+        if not 1 <= len(key) <= 200:
+            raise InvalidInput.from_fields(
+                [FieldError("Idempotency-Key", "invalid", "1-200 characters required")]
+            )
+        now = self._clock.now()
+        if event.occurred_at > now + FUTURE_SKEW:
+            raise InvalidInput.from_fields(
+                [FieldError("occurred_at", "in_the_future", "occurred_at is in the future")]
+            )
+        _check_amounts(event)
+        request_hash = hashlib.sha256(_ENCODER.encode(event)).hexdigest()
+        version, program = await self._programs.active(event.occurred_at)
+        async with self._db.write() as conn:
+            event_id = await conn.scalar(
+                dialect_insert(self._db, events)
+                .values(
+                    source_key_id=source.key_id,
+                    idempotency_key=key,
+                    request_hash=request_hash,
+                    kind=event.type,
+                    order_id=event.order_id,
+                    occurred_at=event.occurred_at,
+                    recorded_at=now,
+                    program_version=version.version,
+                    payload=msgspec.to_builtins(event),
+                )
+                .on_conflict_do_nothing(index_elements=["source_key_id", "idempotency_key"])
+                .returning(events.c.id)
+            )
+            if event_id is None:
+                return await _replay(conn, source.key_id, key, request_hash)
+            member = await book.lock_member(conn, event.member_id)
+            judge = _Judge(conn, program, version.version, member, event, event_id, now)
+            outcome = await (judge.refund() if event.type == "refund" else judge.earn())
+            body = msgspec.to_builtins(outcome)
+            await conn.execute(
+                update(events)
+                .where(events.c.id == event_id)
+                .values(member_id=member.id, status_code=201, response=body)
+            )
+        return Recorded(201, body, replay=False)
+
+
+async def _replay(conn: AsyncConnection, source: int, key: str, request_hash: str) -> Recorded:
+    row = (
+        await conn.execute(
+            select(events.c.request_hash, events.c.status_code, events.c.response).where(
+                events.c.source_key_id == source, events.c.idempotency_key == key
+            )
+        )
+    ).one()
+    if row.request_hash != request_hash:
+        raise Conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        )
+    return Recorded(row.status_code, row.response, replay=True)
+
+
+class _Judge:
+    """One event's work inside the open transaction."""
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        program: Program,
+        version: int,
+        member: book.LockedMember,
+        event: EventIn,
+        event_id: int,
+        now: Any,
+    ) -> None:
+        self.conn = conn
+        self.program = program
+        self.version = version
+        self.member = member
+        self.event = event
+        self.event_id = event_id
+        self.posting = Posting(at=now)
+
+    async def earn(self) -> EventOutcome:
+        event, member = self.event, self.member
+        if event.type == "purchase" and not event.order_id:
+            raise InvalidInput.from_fields(
+                [FieldError("order_id", "required", "a purchase needs an order_id")]
+            )
+        if event.type == "custom" and not event.name:
+            raise InvalidInput.from_fields(
+                [FieldError("name", "required", "a custom event needs a name")]
+            )
+        judged = _engine_event(event)
+        who = MemberInput(
+            member_id=member.member_id,
+            tags=frozenset(member.tags),
+            attributes=member.attributes,
+            joined_at=member.joined_at,
+            birthday=member.birthday,
+            timezone=member.timezone,
+        )
+        counters = await self._counters(self.program.counter_keys(judged, who))
+        evaluation = self.program.evaluate(judged, who, counters)
+        order_ref = await self._order(evaluation) if event.type == "purchase" else None
+        new_lots = self._credit(evaluation, order_ref)
+        await self._usage(evaluation)
+        if evaluation.tags:
+            tags = list(dict.fromkeys([*member.tags, *evaluation.tags]))
+            await self.conn.execute(
+                update(members).where(members.c.id == member.id).values(tags=tags)
+            )
+        _, balances = await book.write(
+            self.conn,
+            self.posting,
+            kind="earn",
+            actor=f"event:{event.type}",
+            reason=f"{event.type} {event.order_id or event.name or ''}".strip(),
+            member_id=member.id,
+            event_id=self.event_id,
+            program_version=self.version,
+            new_lots=new_lots,
+            lifetime={member.id: (evaluation.total_points, 0)},
+        )
+        return EventOutcome(
+            event_id=self.event_id,
+            type=event.type,
+            member_id=member.member_id,
+            program_version=self.version,
+            awards=[
+                AwardOut(
+                    rule_id=a.rule_id,
+                    reason=a.reason,
+                    points=a.points,
+                    status="pending" if a.pending else "available",
+                    vests_at=a.vests_at,
+                    expires_at=lot.expires_at,
+                    capped=a.capped,
+                )
+                for a, lot in zip(
+                    (a for a in evaluation.awards if a.points > 0), new_lots, strict=True
+                )
+            ],
+            points=evaluation.total_points,
+            balances=balances[member.id],
+        )
+
+    def _credit(self, evaluation: Evaluation, order_ref: int | None) -> list[book.NewLot]:
+        """One lot per award; available credits first repay a negative balance."""
+        zone = ZoneInfo(self.program.info.timezone)
+        debt = max(-self.member.available, 0)
+        new_lots: list[book.NewLot] = []
+        for award in evaluation.awards:
+            if award.points <= 0:
+                continue
+            expires = award.expires_at or expiry_for(
+                self.program.spec.expiry, self.event.occurred_at, zone
+            )
+            repay = 0 if award.pending else min(debt, award.points)
+            debt -= repay
+            lot = book.NewLot(
+                member_id=self.member.id,
+                points=award.points,
+                status="pending" if award.pending else "available",
+                rule_id=award.rule_id,
+                vests_at=award.vests_at if award.pending else None,
+                expires_at=expires,
+                order_ref=order_ref,
+                remaining=award.points - repay,
+            )
+            new_lots.append(lot)
+            account = Account.PENDING if award.pending else Account.AVAILABLE
+            self.posting.move(
+                award.points,
+                (Account.ISSUED, None),
+                (account, self.member.id),
+                lot_id=lot,  # type: ignore[arg-type]
+                rule_id=award.rule_id,
+                reason=award.reason,
+            )
+        return new_lots
+
+    async def _order(self, evaluation: Evaluation) -> int:
+        event = self.event
+        existing = await self.conn.scalar(
+            select(orders.c.id).where(
+                orders.c.member_id == self.member.id, orders.c.order_id == event.order_id
+            )
+        )
+        if existing is not None:
+            raise Conflict(
+                "order_exists",
+                f"order {event.order_id!r} was already posted for this member",
+            )
+        return int(
+            await self.conn.scalar(
+                insert(orders)
+                .values(
+                    member_id=self.member.id,
+                    order_id=event.order_id,
+                    event_id=self.event_id,
+                    currency=event.currency,
+                    total=_engine_event(event).amount,
+                    refunded=Decimal(0),
+                    items=[msgspec.to_builtins(item) for item in event.items],
+                    refunded_items={},
+                    points=evaluation.total_points,
+                    clawed=0,
+                    created_at=self.posting.at,
+                )
+                .returning(orders.c.id)
+            )
+            or 0
+        )
+
+    async def _usage(self, evaluation: Evaluation) -> None:
+        per_rule: dict[str, int] = {}
+        for increment in evaluation.counter_increments:
+            points = increment.amount if increment.key.unit == "points" else 0
+            per_rule[increment.key.rule_id] = per_rule.get(increment.key.rule_id, 0) + points
+        if per_rule:
+            await self.conn.execute(
+                insert(rule_usage),
+                [
+                    {
+                        "member_id": self.member.id,
+                        "rule_id": rule,
+                        "points": points,
+                        "at": self.event.occurred_at,
+                    }
+                    for rule, points in per_rule.items()
+                ],
+            )
+
+    async def _counters(self, keys: tuple[CounterKey, ...]) -> dict[CounterKey, int]:
+        """Every counter a cap needs, in one round trip."""
+        if not keys:
+            return {}
+        selects = []
+        for index, key in enumerate(keys):
+            measure = (
+                func.coalesce(func.sum(rule_usage.c.points), 0)
+                if key.unit == "points"
+                else func.count(rule_usage.c.id)
+            )
+            statement = select(literal(index).label("i"), measure.label("v")).where(
+                rule_usage.c.rule_id == key.rule_id
+            )
+            if key.scope == "member":
+                statement = statement.where(rule_usage.c.member_id == self.member.id)
+            if key.window_start is not None:
+                statement = statement.where(rule_usage.c.at >= key.window_start)
+            if key.window_end is not None:
+                statement = statement.where(rule_usage.c.at < key.window_end)
+            selects.append(statement)
+        rows = await self.conn.execute(union_all(*selects))
+        return {keys[row.i]: int(row.v) for row in rows}
+
+    async def refund(self) -> EventOutcome:
+        event, member = self.event, self.member
+        if not event.order_id:
+            raise InvalidInput.from_fields(
+                [FieldError("order_id", "required", "a refund names the order it returns")]
+            )
+        order = (
+            await self.conn.execute(
+                select(orders).where(
+                    orders.c.member_id == member.id, orders.c.order_id == event.order_id
+                )
+            )
+        ).one_or_none()
+        if order is None:
+            raise NotFound("order_not_found", f"no order {event.order_id!r} for this member")
+        amount, refunded_items = _refund_amount(event, order._mapping)
+        remaining = order.total - order.refunded
+        if remaining <= 0:
+            raise Conflict("order_already_refunded", f"order {event.order_id!r} is fully refunded")
+        if amount <= 0 or amount > remaining:
+            raise InvalidInput.from_fields(
+                [
+                    FieldError(
+                        "total",
+                        "refund_exceeds_order",
+                        f"refund of {amount} exceeds what is left of the order ({remaining})",
+                    )
+                ]
+            )
+        refunded = order.refunded + amount
+        claw = clawback_share(order.points, order.clawed, refunded, order.total)
+        policy = self.program.spec.refunds.shortfall
+        clawed, shortfall, changes = await self._claw(order.id, claw, policy)
+        await self.conn.execute(
+            update(orders)
+            .where(orders.c.id == order.id)
+            .values(refunded=refunded, refunded_items=refunded_items, clawed=order.clawed + claw)
+        )
+        _, balances = await book.write(
+            self.conn,
+            self.posting,
+            kind="refund",
+            actor="event:refund",
+            reason=f"refund of order {event.order_id}",
+            member_id=member.id,
+            event_id=self.event_id,
+            program_version=self.version,
+            shortfall=shortfall,
+            lot_changes=changes,
+            lifetime={member.id: (-(claw - shortfall) if policy == "floor" else -claw, 0)},
+        )
+        return EventOutcome(
+            event_id=self.event_id,
+            type=event.type,
+            member_id=member.member_id,
+            program_version=self.version,
+            awards=[],
+            points=-clawed,
+            clawed_back=clawed,
+            shortfall=shortfall,
+            balances=balances[member.id],
+        )
+
+    async def _claw(
+        self, order_ref: int, points: int, policy: str
+    ) -> tuple[int, int, list[dict[str, Any]]]:
+        """Take `points` back from the order's own lots, pending before available.
+        What was already spent is a shortfall: debited anyway under the
+        negative-balance policy, recorded and forgiven under `floor`."""
+        rows = (
+            await self.conn.execute(
+                select(lots.c.id, lots.c.status, lots.c.remaining, lots.c.expires_at).where(
+                    lots.c.order_ref == order_ref, lots.c.status != "expired"
+                )
+            )
+        ).all()
+        changes: list[dict[str, Any]] = []
+        left = points
+        for status, account in (("pending", Account.PENDING), ("available", Account.AVAILABLE)):
+            group = [LotView(r.id, r.remaining, r.expires_at) for r in rows if r.status == status]
+            taken, left = allocate(group, left)
+            statuses = {r.id: r.status for r in rows}
+            for lot_id, take in taken:
+                self.posting.move(
+                    take,
+                    (account, self.member.id),
+                    (Account.CLAWED_BACK, None),
+                    lot_id=lot_id,
+                    reason="refund clawback",
+                )
+                changes.append(
+                    {
+                        "lot": lot_id,
+                        "remaining_delta": -take,
+                        "clawed_delta": take,
+                        "new_status": statuses[lot_id],
+                    }
+                )
+        shortfall = left
+        if shortfall and policy == "negative_balance":
+            self.posting.move(
+                shortfall,
+                (Account.AVAILABLE, self.member.id),
+                (Account.CLAWED_BACK, None),
+                reason="refund clawback of points already spent",
+            )
+            return points, shortfall, changes
+        return points - shortfall, shortfall, changes
+
+
+def _refund_amount(event: EventIn, order: Any) -> tuple[Decimal, dict[str, int]]:
+    """The money being returned: the lines named (at what was paid for them) or a total."""
+    already: dict[str, int] = dict(order["refunded_items"])
+    if not event.items:
+        if event.total is None:
+            raise InvalidInput.from_fields(
+                [FieldError("total", "required", "a refund gives returned items or a total")]
+            )
+        return event.total, already
+    bought = {item["sku"]: item for item in order["items"]}
+    amount = Decimal(0)
+    for item in event.items:
+        line = bought.get(item.sku)
+        if line is None:
+            raise InvalidInput.from_fields(
+                [FieldError("items", "not_in_order", f"sku {item.sku!r} is not in the order")]
+            )
+        quantity = int(line["quantity"])
+        if already.get(item.sku, 0) + item.quantity > quantity:
+            raise InvalidInput.from_fields(
+                [
+                    FieldError(
+                        "items",
+                        "refund_exceeds_order",
+                        f"more of {item.sku!r} returned than bought ({quantity})",
+                    )
+                ]
+            )
+        paid = Decimal(str(line["unit_price"])) * quantity - Decimal(str(line["discount"]))
+        amount += paid * item.quantity / quantity
+        already[item.sku] = already.get(item.sku, 0) + item.quantity
+    return amount, already
+
+
+def _check_amounts(event: EventIn) -> None:
+    errors = [
+        FieldError(f"items[{index}].{name}", "negative", f"{name} must not be negative")
+        for index, item in enumerate(event.items)
+        for name in ("unit_price", "discount")
+        if getattr(item, name) < 0
+    ]
+    if event.total is not None and event.total < 0:
+        errors.append(FieldError("total", "negative", "total must not be negative"))
+    if errors:
+        raise InvalidInput.from_fields(errors)
+
+
+def _engine_event(event: EventIn) -> EventInput:
+    return EventInput(
+        type=event.type,
+        occurred_at=event.occurred_at,
+        name=event.name,
+        order_id=event.order_id,
+        store_id=event.store_id,
+        channel=event.channel,
+        currency=event.currency,
+        total=event.total,
+        payment_method=event.payment_method,
+        items=tuple(
+            LineItem(
+                sku=i.sku,
+                quantity=i.quantity,
+                unit_price=i.unit_price,
+                discount=i.discount,
+                category=i.category,
+                brand=i.brand,
+            )
+            for i in event.items
+        ),
+        attributes=event.attributes,
+    )

@@ -1,0 +1,268 @@
+"""Member ledger use cases: manual adjustments, balances, history."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loyalty.auth.keys import Principal
+from loyalty.clock import Clock
+from loyalty.db.engine import Database
+from loyalty.db.paging import check_limit, decode_cursor, encode_cursor
+from loyalty.db.schema import balances, ledger_entries, ledger_transactions, lots, members
+from loyalty.errors import InvalidInput, NotFound
+from loyalty.ledger import book
+from loyalty.ledger.accounts import Account
+from loyalty.ledger.model import (
+    AdjustmentIn,
+    AdjustmentOut,
+    BalanceView,
+    EntryOut,
+    LedgerPage,
+    PendingVest,
+    TransactionOut,
+)
+from loyalty.ledger.posting import LotView, Posting, allocate, expiry_for
+from loyalty.program.service import ProgramService
+
+EXPIRY_HORIZONS = (30, 60, 90)
+
+
+class LedgerService:
+    def __init__(self, db: Database, clock: Clock, programs: ProgramService) -> None:
+        self._db = db
+        self._clock = clock
+        self._programs = programs
+
+    async def adjust(
+        self, member_id: str, adjustment: AdjustmentIn, actor: Principal
+    ) -> AdjustmentOut:
+        """A manual credit (a new lot under the expiry policy) or debit (soonest-expiring
+        lots first; never below zero)."""
+        if adjustment.points == 0:
+            raise InvalidInput("validation_failed", "points must not be zero")
+        now = self._clock.now()
+        _, program = await self._programs.active(now)
+        posting = Posting(at=now)
+        new_lots: list[book.NewLot] = []
+        changes = []
+        async with self._db.write() as conn:
+            member = await book.lock_member(conn, member_id)
+            if adjustment.points > 0:
+                debt = max(-member.available, 0)
+                lot = book.NewLot(
+                    member_id=member.id,
+                    points=adjustment.points,
+                    status="available",
+                    rule_id=None,
+                    vests_at=None,
+                    expires_at=expiry_for(
+                        program.spec.expiry, now, ZoneInfo(program.info.timezone)
+                    ),
+                    remaining=adjustment.points - min(debt, adjustment.points),
+                )
+                new_lots.append(lot)
+                posting.move(
+                    adjustment.points,
+                    (Account.ADJUSTED, None),
+                    (Account.AVAILABLE, member.id),
+                    lot_id=lot,  # type: ignore[arg-type]
+                    reason=adjustment.reason,
+                )
+            else:
+                wanted = -adjustment.points
+                rows = (
+                    await conn.execute(
+                        select(lots.c.id, lots.c.remaining, lots.c.expires_at).where(
+                            lots.c.member_id == member.id,
+                            lots.c.status == "available",
+                            lots.c.remaining > 0,
+                        )
+                    )
+                ).all()
+                taken, short = allocate([LotView(*row) for row in rows], wanted)
+                if short or member.available < wanted:
+                    raise InvalidInput(
+                        "insufficient_points",
+                        f"member has {member.available} available points, cannot debit {wanted}",
+                    )
+                for lot_id, take in taken:
+                    posting.move(
+                        take,
+                        (Account.AVAILABLE, member.id),
+                        (Account.ADJUSTED, None),
+                        lot_id=lot_id,
+                        reason=adjustment.reason,
+                    )
+                    changes.append(
+                        {
+                            "lot": lot_id,
+                            "remaining_delta": -take,
+                            "clawed_delta": 0,
+                            "new_status": "available",
+                        }
+                    )
+            txn_id, new_balances = await book.write(
+                conn,
+                posting,
+                kind="adjustment",
+                actor=f"api-key:{actor.key_id} ({actor.name})",
+                reason=adjustment.reason,
+                note=adjustment.note,
+                member_id=member.id,
+                new_lots=new_lots,
+                lot_changes=changes,
+            )
+        return AdjustmentOut(
+            transaction_id=txn_id,
+            member_id=member_id,
+            points=adjustment.points,
+            balances=new_balances[member.id],
+        )
+
+    async def balance(self, member_id: str, as_of: datetime | None = None) -> BalanceView:
+        now = self._clock.now()
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(members.c.id, balances)
+                    .join(balances, balances.c.member_id == members.c.id)
+                    .where(members.c.member_id == member_id)
+                )
+            ).one_or_none()
+            if row is None:
+                raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
+            if as_of is not None:
+                return await self._balance_at(conn, row.id, member_id, as_of)
+            horizons = {
+                f"{days}_days": func.coalesce(
+                    func.sum(
+                        case(
+                            (lots.c.expires_at < now + timedelta(days=days), lots.c.remaining),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                )
+                for days in EXPIRY_HORIZONS
+            }
+            expiring = (
+                await conn.execute(
+                    select(*(value.label(f"d{key}") for key, value in horizons.items())).where(
+                        lots.c.member_id == row.id,
+                        lots.c.status == "available",
+                        lots.c.remaining > 0,
+                        lots.c.expires_at.is_not(None),
+                    )
+                )
+            ).one()
+            vesting = await conn.execute(
+                select(lots.c.vests_at, func.sum(lots.c.remaining))
+                .where(lots.c.member_id == row.id, lots.c.status == "pending", lots.c.remaining > 0)
+                .group_by(lots.c.vests_at)
+                .order_by(lots.c.vests_at)
+            )
+            pending = [PendingVest(vests_at, int(points)) for vests_at, points in vesting]
+        return BalanceView(
+            member_id=member_id,
+            available=row.available,
+            pending=row.pending,
+            held=row.held,
+            lifetime_earned=row.lifetime_earned,
+            lifetime_redeemed=row.lifetime_redeemed,
+            pending_vesting=pending,
+            expiring={key: int(value) for key, value in zip(horizons, expiring, strict=True)},
+        )
+
+    async def _balance_at(
+        self, conn: AsyncConnection, internal: int, member_id: str, at: datetime
+    ) -> BalanceView:
+        """Balances at a past moment, summed from the entries recorded by then."""
+        rows = await conn.execute(
+            select(ledger_entries.c.account, func.sum(ledger_entries.c.amount))
+            .where(ledger_entries.c.member_id == internal, ledger_entries.c.at <= at)
+            .group_by(ledger_entries.c.account)
+        )
+        sums: dict[str, int] = defaultdict(int, {account: int(total) for account, total in rows})
+        return BalanceView(
+            member_id=member_id,
+            available=sums[Account.AVAILABLE],
+            pending=sums[Account.PENDING],
+            held=sums[Account.HELD],
+            lifetime_earned=0,
+            lifetime_redeemed=0,
+            pending_vesting=[],
+            expiring={},
+            as_of=at,
+        )
+
+    async def history(
+        self, member_id: str, limit: int = 50, after: str | None = None
+    ) -> LedgerPage:
+        """Newest first, each transaction with its entries (lots, rules, reasons)."""
+        check_limit(limit)
+        before = decode_cursor(after)
+        async with self._db.read() as conn:
+            internal = await conn.scalar(
+                select(members.c.id).where(members.c.member_id == member_id)
+            )
+            if internal is None:
+                raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
+            txns = ledger_transactions
+            statement = (
+                select(txns)
+                .where(
+                    txns.c.id.in_(
+                        select(ledger_entries.c.txn_id).where(
+                            ledger_entries.c.member_id == internal
+                        )
+                    )
+                )
+                .order_by(txns.c.id.desc())
+                .limit(limit + 1)
+            )
+            if before:
+                statement = statement.where(txns.c.id < before)
+            rows = (await conn.execute(statement)).all()
+            page = rows[:limit]
+            entries: dict[int, list[EntryOut]] = defaultdict(list)
+            if page:
+                found = await conn.execute(
+                    select(ledger_entries)
+                    .where(
+                        ledger_entries.c.txn_id.in_([row.id for row in page]),
+                        ledger_entries.c.member_id == internal,
+                    )
+                    .order_by(ledger_entries.c.id)
+                )
+                for entry in found:
+                    entries[entry.txn_id].append(
+                        EntryOut(
+                            account=entry.account,
+                            amount=entry.amount,
+                            lot_id=entry.lot_id,
+                            rule_id=entry.rule_id,
+                            reason=entry.reason,
+                        )
+                    )
+        items = [
+            TransactionOut(
+                id=row.id,
+                kind=row.kind,
+                at=row.at,
+                reason=row.reason,
+                actor=row.actor,
+                note=row.note,
+                event_id=row.event_id,
+                program_version=row.program_version,
+                shortfall=row.shortfall,
+                entries=entries[row.id],
+            )
+            for row in page
+        ]
+        cursor = encode_cursor(page[-1].id) if len(rows) > limit and page else None
+        return LedgerPage(items, cursor)
