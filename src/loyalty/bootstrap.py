@@ -6,6 +6,7 @@ from loyalty.auth.service import ApiKeyService
 from loyalty.clock import Clock, SystemClock
 from loyalty.db.engine import Database
 from loyalty.ledger.events import EventService
+from loyalty.ledger.jobs import LedgerJobs
 from loyalty.ledger.service import LedgerService
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
@@ -22,6 +23,7 @@ class Container:
         self.programs = ProgramService(self.db, self.clock, settings.program_refresh_seconds)
         self.events = EventService(self.db, self.clock, self.programs)
         self.ledger = LedgerService(self.db, self.clock, self.programs)
+        self.ledger_jobs = LedgerJobs(self.db, self.clock)
 
     async def close(self) -> None:
         await self.db.dispose()

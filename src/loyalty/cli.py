@@ -16,6 +16,7 @@ from loyalty.auth.keys import Role
 from loyalty.bootstrap import Container
 from loyalty.db import migrate
 from loyalty.errors import LoyaltyError
+from loyalty.ledger.audit import verify
 from loyalty.logging import configure_logging
 from loyalty.program.model import ValidationReport
 from loyalty.program.service import check_program
@@ -244,3 +245,40 @@ def program_rollback(version: int) -> None:
     actor = f"cli:{getpass.getuser()}"
     new = _run(_settings(), lambda c: c.programs.rollback(version, actor=actor))
     click.echo(f"version {new.version} published: a copy of version {version}, active now")
+
+
+@main.group()
+def ledger() -> None:
+    """The points ledger: audit, vesting and expiry."""
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Recompute balances and transaction sums from the entries; exit 1 on any drift."""
+    report = _run(_settings(), lambda c: verify(c.db))
+    for txn in report.unbalanced_transactions:
+        click.echo(f"transaction {txn}: entries do not sum to zero")
+    for drift in report.drift:
+        click.echo(
+            f"member {drift.member}: {drift.what} stored {drift.stored}, entries say {drift.computed}"
+        )
+    problems = len(report.unbalanced_transactions) + len(report.drift)
+    click.echo(
+        f"checked {report.transactions} transactions, {report.members} members: drift {problems}"
+    )
+    if problems:
+        raise SystemExit(1)
+
+
+@ledger.command("vest")
+def ledger_vest() -> None:
+    """Make pending points whose vest date has passed available."""
+    points = _run(_settings(), lambda c: c.ledger_jobs.vest_due())
+    click.echo(f"vested {points} points")
+
+
+@ledger.command("expire")
+def ledger_expire() -> None:
+    """Expire available points past their lot's expiry date."""
+    points = _run(_settings(), lambda c: c.ledger_jobs.expire_due())
+    click.echo(f"expired {points} points")
