@@ -259,9 +259,8 @@ def ledger_verify() -> None:
     for txn in report.unbalanced_transactions:
         click.echo(f"transaction {txn}: entries do not sum to zero")
     for drift in report.drift:
-        click.echo(
-            f"member {drift.member}: {drift.what} stored {drift.stored}, entries say {drift.computed}"
-        )
+        stored, computed = drift.stored, drift.computed
+        click.echo(f"member {drift.member}: {drift.what} stored {stored}, entries say {computed}")
     problems = len(report.unbalanced_transactions) + len(report.drift)
     click.echo(
         f"checked {report.transactions} transactions, {report.members} members: drift {problems}"
