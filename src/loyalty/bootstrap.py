@@ -21,7 +21,9 @@ class Container:
         self.api_keys = ApiKeyService(self.db, self.clock, settings.auth_cache_seconds)
         self.members = MemberService(self.db, self.clock, settings.default_phone_region)
         self.programs = ProgramService(self.db, self.clock, settings.program_refresh_seconds)
-        self.events = EventService(self.db, self.clock, self.programs)
+        self.events = EventService(
+            self.db, self.clock, self.programs, enrol_unknown=settings.unknown_member == "enrol"
+        )
         self.ledger = LedgerService(self.db, self.clock, self.programs)
         self.ledger_jobs = LedgerJobs(self.db, self.clock)
 

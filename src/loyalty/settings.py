@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
     # How soon a worker notices a programme version published through another worker.
     program_refresh_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    # An event for a member_id the engine does not know: refuse it (404), or enrol the
+    # member on the spot (tills that sign members up at the first purchase).
+    unknown_member: Literal["reject", "enrol"] = "reject"
     # Region for phone numbers typed without a country code (e.g. "CN"); none means
     # numbers must be given in international form (+86...).
     default_phone_region: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loyalty.auth.keys import Principal
 from loyalty.clock import Clock
 from loyalty.db.engine import Database, dialect_insert
-from loyalty.db.schema import events, lots, members, orders, rule_usage
+from loyalty.db.schema import balances, events, lots, members, orders, rule_usage
 from loyalty.errors import Conflict, FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.model import AwardOut, EventIn, EventOutcome
 from loyalty.ledger.posting import LotView, Posting, allocate, clawback_share, expiry_for
+from loyalty.members.validation import new_referral_code
 from loyalty.program.service import ProgramService
 from loyalty.rules import CounterKey, Evaluation, EventInput, LineItem, MemberInput, Program
 
@@ -44,10 +45,35 @@ class Recorded:
 
 
 class EventService:
-    def __init__(self, db: Database, clock: Clock, programs: ProgramService) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, programs: ProgramService, *, enrol_unknown: bool = False
+    ) -> None:
         self._db = db
         self._clock = clock
         self._programs = programs
+        self._enrol_unknown = enrol_unknown
+
+    async def _enrol(self, conn: AsyncConnection, member_id: str, now: datetime) -> None:
+        """Enrol an unknown member in the event's own transaction (a no-op if known)."""
+        row = await conn.scalar(
+            dialect_insert(self._db, members)
+            .values(
+                member_id=member_id,
+                referral_code=new_referral_code(),
+                status="active",
+                timezone="UTC",
+                marketing_consent=False,
+                attributes={},
+                tags=[],
+                joined_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["member_id"])
+            .returning(members.c.id)
+        )
+        if row is not None:
+            await conn.execute(insert(balances).values(book.new_balance_row(row, now)))
 
     async def record(self, source: Principal, key: str, event: EventIn) -> Recorded:
         if not 1 <= len(key) <= 200:
@@ -81,6 +107,8 @@ class EventService:
             )
             if event_id is None:
                 return await _replay(conn, source.key_id, key, request_hash)
+            if self._enrol_unknown:
+                await self._enrol(conn, event.member_id, now)
             member = await book.lock_member(conn, event.member_id)
             judge = _Judge(conn, program, version.version, member, event, event_id, now)
             outcome = await (judge.refund() if event.type == "refund" else judge.earn())
