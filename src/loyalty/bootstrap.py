@@ -7,6 +7,7 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.db.engine import Database
 from loyalty.ledger.events import EventService
 from loyalty.ledger.jobs import LedgerJobs
+from loyalty.ledger.reports import ReportService
 from loyalty.ledger.service import LedgerService
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
@@ -26,6 +27,7 @@ class Container:
         )
         self.ledger = LedgerService(self.db, self.clock, self.programs)
         self.ledger_jobs = LedgerJobs(self.db, self.clock)
+        self.reports = ReportService(self.db, self.clock, self.programs)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -20,12 +20,14 @@ from loyalty.api.ledger import EventController, PointsController
 from loyalty.api.members import MemberController
 from loyalty.api.problems import EXCEPTION_HANDLERS
 from loyalty.api.program import ProgramController
+from loyalty.api.reports import ReportController
 from loyalty.api.request_log import RequestLogMiddleware
 from loyalty.api.security import ApiKeyAuthentication, require_role
 from loyalty.auth.service import ApiKeyService
 from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
 from loyalty.ledger.events import EventService
+from loyalty.ledger.reports import ReportService
 from loyalty.ledger.service import LedgerService
 from loyalty.logging import configure_logging
 from loyalty.members.service import MemberService
@@ -63,6 +65,7 @@ def create_app(container: Container | None = None) -> Litestar:
             ProgramController,
             EventController,
             PointsController,
+            ReportController,
         ],
         # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
         middleware=[DefineMiddleware(ApiKeyAuthentication, exclude_http_methods=[])],
@@ -77,6 +80,7 @@ def create_app(container: Container | None = None) -> Litestar:
             "programs": Provide(_programs, sync_to_thread=False),
             "events": Provide(_events, sync_to_thread=False),
             "ledger": Provide(_ledger, sync_to_thread=False),
+            "reports": Provide(_reports, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -120,3 +124,8 @@ def _events(state: State) -> EventService:
 def _ledger(state: State) -> LedgerService:
     container: Container = state.container
     return container.ledger
+
+
+def _reports(state: State) -> ReportService:
+    container: Container = state.container
+    return container.reports

@@ -98,3 +98,11 @@ def json_array_contains(
         each = func.json_each(column).table_valued("value")
         return exists(select(literal(1)).select_from(each).where(each.c.value == value))
     return column.op("@>")(cast(literal(json.dumps([value])), JSONB))
+
+
+def utc_month(db: Database, column: ColumnElement[Any]) -> ColumnElement[str]:
+    """'YYYY-MM' of a UTC timestamp column. PostgreSQL's to_char would use the session
+    time zone, so the value is converted to UTC first; SQLite stores naive UTC text."""
+    if db.is_sqlite:
+        return func.strftime("%Y-%m", column)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM")
