@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,7 +76,7 @@ async def lock_member(conn: AsyncConnection, member_id: str, *, live: bool = Tru
     ).one_or_none()
     if row is None:
         raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
-    member = LockedMember(**row._mapping)
+    member = LockedMember(**row._asdict())
     if live and member.status != "active":
         raise Conflict(
             f"member_{member.status}",
@@ -189,7 +188,7 @@ async def _apply_balances(
                 .returning(balances.c.available, balances.c.pending, balances.c.held)
             )
         ).one()
-        out[member] = msgspec.convert(dict(row._mapping), Balances)
+        out[member] = Balances(available=row.available, pending=row.pending, held=row.held)
     return out
 
 

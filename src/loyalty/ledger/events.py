@@ -9,6 +9,7 @@ ledger, store the response for replays.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -87,7 +88,7 @@ class EventService:
             )
         _check_amounts(event)
         request_hash = hashlib.sha256(_ENCODER.encode(event)).hexdigest()
-        version, program = await self._programs.active(event.occurred_at)
+        version, program = await self._programs.active(event.occurred_at, earliest_if_before=True)
         async with self._db.write() as conn:
             event_id = await conn.scalar(
                 dialect_insert(self._db, events)
@@ -399,10 +400,12 @@ class _Judge:
     async def _claw(
         self, order_ref: int, points: int, policy: str
     ) -> tuple[int, int, list[dict[str, Any]]]:
-        """Take `points` back from the order's own lots, pending before available.
-        What was already spent is a shortfall: debited anyway under the
-        negative-balance policy, recorded and forgiven under `floor`."""
-        rows = (
+        """Take `points` back: from the order's own lots (pending before available),
+        then, for what the member already spent, from their other available points,
+        soonest-expiring first. Only what is still missing is a shortfall: debited
+        anyway under the negative-balance policy, recorded and forgiven under `floor`.
+        (Taking from other points closes the buy, spend, refund and keep hole.)"""
+        own = (
             await self.conn.execute(
                 select(lots.c.id, lots.c.status, lots.c.remaining, lots.c.expires_at).where(
                     lots.c.order_ref == order_ref, lots.c.status != "expired"
@@ -410,27 +413,20 @@ class _Judge:
             )
         ).all()
         changes: list[dict[str, Any]] = []
-        left = points
-        for status, account in (("pending", Account.PENDING), ("available", Account.AVAILABLE)):
-            group = [LotView(r.id, r.remaining, r.expires_at) for r in rows if r.status == status]
-            taken, left = allocate(group, left)
-            statuses = {r.id: r.status for r in rows}
-            for lot_id, take in taken:
-                self.posting.move(
-                    take,
-                    (account, self.member.id),
-                    (Account.CLAWED_BACK, None),
-                    lot_id=lot_id,
-                    reason="refund clawback",
+        left = self._take(own, "pending", points, changes, clawed=True)
+        left = self._take(own, "available", left, changes, clawed=True)
+        if left:
+            others = (
+                await self.conn.execute(
+                    select(lots.c.id, lots.c.status, lots.c.remaining, lots.c.expires_at).where(
+                        lots.c.member_id == self.member.id,
+                        lots.c.status == "available",
+                        lots.c.remaining > 0,
+                        lots.c.order_ref.is_distinct_from(order_ref),
+                    )
                 )
-                changes.append(
-                    {
-                        "lot": lot_id,
-                        "remaining_delta": -take,
-                        "clawed_delta": take,
-                        "new_status": statuses[lot_id],
-                    }
-                )
+            ).all()
+            left = self._take(others, "available", left, changes, clawed=False)
         shortfall = left
         if shortfall and policy == "negative_balance":
             self.posting.move(
@@ -441,6 +437,37 @@ class _Judge:
             )
             return points, shortfall, changes
         return points - shortfall, shortfall, changes
+
+    def _take(
+        self,
+        rows: Sequence[Any],
+        status: str,
+        points: int,
+        changes: list[dict[str, Any]],
+        *,
+        clawed: bool,
+    ) -> int:
+        """Claw up to `points` from the `status` lots among `rows`; returns what is left."""
+        account = Account.PENDING if status == "pending" else Account.AVAILABLE
+        group = [LotView(r.id, r.remaining, r.expires_at) for r in rows if r.status == status]
+        taken, left = allocate(group, points)
+        for lot_id, take in taken:
+            self.posting.move(
+                take,
+                (account, self.member.id),
+                (Account.CLAWED_BACK, None),
+                lot_id=lot_id,
+                reason="refund clawback",
+            )
+            changes.append(
+                {
+                    "lot": lot_id,
+                    "remaining_delta": -take,
+                    "clawed_delta": take if clawed else 0,
+                    "new_status": status,
+                }
+            )
+        return left
 
 
 def _refund_amount(event: EventIn, order: Any) -> tuple[Decimal, dict[str, int]]:

@@ -197,10 +197,20 @@ class ProgramService:
         cursor = encode_cursor(page[-1].id) if len(rows) > limit and page else None
         return ProgramVersionPage([_to_version(row._mapping) for row in page], cursor)
 
-    async def active(self, at: datetime | None = None) -> tuple[ProgramVersion, Program]:
-        """The version in force at `at` (default now), compiled."""
+    async def active(
+        self, at: datetime | None = None, *, earliest_if_before: bool = False
+    ) -> tuple[ProgramVersion, Program]:
+        """The version in force at `at` (default now), compiled.
+
+        With `earliest_if_before`, a moment before the first activation gets the first
+        version: events from before the launch (backfills, offline tills) are judged
+        by the first programme rather than refused.
+        """
         when = at or self._clock.now()
         version = await self._version_at(when)
+        if version is None and earliest_if_before:
+            version = await self._version_at(self._clock.now())
+            version = self._timeline[0][1] if version is not None else None
         if version is None:
             raise NotFound(
                 "no_active_program",

@@ -1,0 +1,337 @@
+"""Event ingestion, refunds, adjustments and reads over HTTP, on both dialects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from loyalty.bootstrap import Container
+from loyalty.clock import FixedClock
+from loyalty.ledger.audit import verify
+
+PROGRAM = """
+program: test-shop
+currency: CNY
+point_value: "0.01"
+timezone: Asia/Shanghai
+expiry: { policy: rolling_months, months: 12 }
+refunds: { shortfall: SHORTFALL }
+rules:
+  - id: base
+    on: purchase
+    priority: 100
+    reason: "1 point per CNY"
+    award: { per_amount: "1.00", points: 1, rounding: floor }
+    pending_days: 14
+  - id: tea-bonus
+    on: purchase
+    priority: 90
+    reason: "tea bonus"
+    items: { category: tea }
+    award: { fixed: 10 }
+  - id: review
+    on: custom
+    event: review
+    reason: "Thanks for your review"
+    award: { fixed: 20 }
+    limits: [{ max_times: 1, period: day }]
+"""
+
+
+async def _setup(container: Container, shortfall: str = "floor") -> None:
+    text = PROGRAM.replace("SHORTFALL", shortfall)
+    await container.programs.publish({"program.yaml": text}, "program.yaml", actor="test")
+
+
+@pytest.fixture
+async def shop(container: Container, client: httpx.AsyncClient, keys: dict[str, str]) -> Any:
+    await _setup(container)
+    response = await client.post(
+        "/v1/members", json={"member_id": "M1"}, headers={"Authorization": keys["pos"]}
+    )
+    assert response.status_code == 201
+    return container
+
+
+def _purchase(order: str = "O-1", total: str = "120.00", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "purchase",
+        "member_id": "M1",
+        "order_id": order,
+        "total": total,
+        "currency": "CNY",
+        "occurred_at": "2026-06-15T09:00:00Z",
+    } | extra
+
+
+async def _post(
+    client: httpx.AsyncClient, keys: dict[str, str], body: dict[str, Any], key: str
+) -> httpx.Response:
+    return await client.post(
+        "/v1/events", json=body, headers={"Authorization": keys["pos"], "Idempotency-Key": key}
+    )
+
+
+async def _balance(client: httpx.AsyncClient, keys: dict[str, str], **params: Any) -> Any:
+    response = await client.get(
+        "/v1/members/M1/balance", params=params, headers={"Authorization": keys["app"]}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _ok(container: Container) -> None:
+    report = await verify(container.db)
+    assert report.ok, report
+
+
+async def test_purchase_earns_pending_points_and_replays(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    first = await _post(client, keys, _purchase(), "k1")
+    assert first.status_code == 201, first.text
+    outcome = first.json()
+    assert outcome["points"] == 120
+    assert outcome["program_version"] == 1
+    award = outcome["awards"][0]
+    assert (award["rule_id"], award["points"], award["status"]) == ("base", 120, "pending")
+    assert award["vests_at"] == "2026-06-29T09:00:00Z"
+    assert award["expires_at"] == "2027-06-14T16:00:00Z"  # local midnight, Asia/Shanghai
+    assert outcome["balances"] == {"available": 0, "pending": 120, "held": 0}
+    assert "idempotent-replay" not in first.headers
+    again = await _post(client, keys, _purchase(), "k1")
+    assert again.status_code == 201
+    assert again.headers["idempotent-replay"] == "true"
+    assert again.json() == outcome
+    changed = await _post(client, keys, _purchase(total="99.00"), "k1")
+    assert changed.status_code == 409
+    assert changed.json()["code"] == "idempotency_key_reused"
+    twice = await _post(client, keys, _purchase(), "k2")
+    assert twice.status_code == 409
+    assert twice.json()["code"] == "order_exists"
+    balance = await _balance(client, keys)
+    assert balance["pending"] == 120
+    assert balance["lifetime_earned"] == 120
+    assert balance["pending_vesting"] == [{"vests_at": "2026-06-29T09:00:00Z", "points": 120}]
+    await _ok(shop)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (_purchase(), {}, 422, "validation_failed"),
+        (_purchase(member_id="NOPE"), {"Idempotency-Key": "x"}, 404, "member_not_found"),
+        (_purchase(order_id=None), {"Idempotency-Key": "x"}, 422, "validation_failed"),
+        (_purchase(total="-5"), {"Idempotency-Key": "x"}, 422, "validation_failed"),
+        (
+            _purchase(occurred_at="2027-01-01T00:00:00Z"),
+            {"Idempotency-Key": "x"},
+            422,
+            "validation_failed",
+        ),
+        (
+            {"type": "custom", "member_id": "M1", "occurred_at": "2026-06-15T09:00:00Z"},
+            {"Idempotency-Key": "x"},
+            422,
+            "validation_failed",
+        ),
+        (_purchase(type="teleport"), {"Idempotency-Key": "x"}, 422, "validation_failed"),
+    ],
+)
+async def test_bad_events_are_refused_and_write_nothing(
+    shop: Container,
+    client: httpx.AsyncClient,
+    keys: dict[str, str],
+    body: dict[str, Any],
+    headers: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
+    response = await client.post(
+        "/v1/events", json=body, headers={"Authorization": keys["pos"]} | headers
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+    async with shop.db.read() as conn:
+        for table in ("events", "ledger_entries", "lots", "orders"):
+            count = (await conn.exec_driver_sql(f"SELECT count(*) FROM {table}")).scalar_one()
+            assert count == 0, table
+
+
+async def test_suspended_member_cannot_earn(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    await client.put(
+        "/v1/members/M1/status",
+        json={"status": "suspended"},
+        headers={"Authorization": keys["marketer"]},
+    )
+    response = await _post(client, keys, _purchase(), "k1")
+    assert response.status_code == 409
+    assert response.json()["code"] == "member_suspended"
+
+
+async def test_refund_by_items_claws_back_pending_points_proportionally(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    items = [
+        {"sku": "TEA", "category": "tea", "quantity": 2, "unit_price": "30.00"},
+        {"sku": "CUP", "category": "ware", "quantity": 1, "unit_price": "40.00"},
+    ]
+    bought = await _post(client, keys, _purchase(total=None, items=items), "p")
+    assert bought.json()["points"] == 110  # 100 base (pending) + 10 tea bonus (available)
+    refund = {
+        "type": "refund",
+        "member_id": "M1",
+        "order_id": "O-1",
+        "occurred_at": "2026-06-15T09:20:00Z",
+        "items": [{"sku": "CUP", "quantity": 1}],
+    }
+    first = await _post(client, keys, refund, "r1")
+    assert first.status_code == 201, first.text
+    # 40 of 100 CNY returned: floor(110 x 0.4) = 44 points back, pending first.
+    assert first.json()["clawed_back"] == 44
+    assert first.json()["balances"] == {"available": 10, "pending": 56, "held": 0}
+    again = await _post(client, keys, refund, "r2")
+    assert again.status_code == 422
+    assert again.json()["errors"][0]["code"] == "refund_exceeds_order"
+    rest = refund | {"items": [{"sku": "TEA", "quantity": 2}]}
+    last = await _post(client, keys, rest, "r3")
+    assert last.json()["clawed_back"] == 66
+    assert last.json()["balances"] == {"available": 0, "pending": 0, "held": 0}
+    done = await _post(client, keys, refund | {"items": [], "total": "1.00"}, "r4")
+    assert done.status_code == 409
+    assert done.json()["code"] == "order_already_refunded"
+    await _ok(shop)
+
+
+@pytest.mark.parametrize(
+    ("policy", "available", "shortfall"), [("floor", 0, 30), ("negative_balance", -30, 30)]
+)
+async def test_refund_of_spent_points_follows_the_shortfall_policy(
+    container: Container,
+    client: httpx.AsyncClient,
+    keys: dict[str, str],
+    clock: FixedClock,
+    policy: str,
+    available: int,
+    shortfall: int,
+) -> None:
+    await _setup(container, policy)
+    await client.post(
+        "/v1/members", json={"member_id": "M1"}, headers={"Authorization": keys["pos"]}
+    )
+    await _post(client, keys, _purchase(total="100.00"), "p")
+    clock.set(clock.now() + timedelta(days=15))
+    assert await container.ledger_jobs.vest_due() == 100
+    spent = await client.post(
+        "/v1/members/M1/adjustments",
+        json={"points": -100, "reason": "spent"},
+        headers={"Authorization": keys["marketer"]},
+    )
+    assert spent.status_code == 201, spent.text
+    await client.post(  # 70 points earned on another order first
+        "/v1/members/M1/adjustments",
+        json={"points": 70, "reason": "goodwill"},
+        headers={"Authorization": keys["marketer"]},
+    )
+    refund = {
+        "type": "refund",
+        "member_id": "M1",
+        "order_id": "O-1",
+        "occurred_at": clock.now().isoformat(),
+        "total": "100.00",
+    }
+    response = await _post(client, keys, refund, "r")
+    body = response.json()
+    assert body["shortfall"] == shortfall
+    assert body["balances"]["available"] == available
+    await _ok(container)
+    if policy == "negative_balance":
+        # Later earnings repay the debt before they can be spent.
+        await client.post(
+            "/v1/members/M1/adjustments",
+            json={"points": 50, "reason": "goodwill"},
+            headers={"Authorization": keys["marketer"]},
+        )
+        assert (await _balance(client, keys))["available"] == 20
+        await _ok(container)
+
+
+async def test_custom_event_cap_and_adjustments(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    review = {
+        "type": "custom",
+        "name": "review",
+        "member_id": "M1",
+        "occurred_at": "2026-06-15T09:00:00Z",
+    }
+    first = await _post(client, keys, review, "c1")
+    assert first.json()["points"] == 20
+    second = await _post(client, keys, review | {"occurred_at": "2026-06-15T09:20:00Z"}, "c2")
+    assert second.json()["points"] == 0  # once a day
+    marketer = {"Authorization": keys["marketer"]}
+    too_much = await client.post(
+        "/v1/members/M1/adjustments", json={"points": -21, "reason": "correction"}, headers=marketer
+    )
+    assert too_much.status_code == 422
+    assert too_much.json()["code"] == "insufficient_points"
+    debit = await client.post(
+        "/v1/members/M1/adjustments",
+        json={"points": -5, "reason": "correction", "note": "typo"},
+        headers=marketer,
+    )
+    assert debit.json()["balances"]["available"] == 15
+    pos = await client.post(
+        "/v1/members/M1/adjustments",
+        json={"points": 5, "reason": "x"},
+        headers={"Authorization": keys["pos"]},
+    )
+    assert pos.status_code == 403
+    first_page = await client.get("/v1/members/M1/ledger", params={"limit": 1}, headers=marketer)
+    history = first_page.json()
+    assert [t["kind"] for t in history["items"]] == ["adjustment"]
+    assert history["items"][0]["note"] == "typo"
+    assert history["items"][0]["actor"].startswith("api-key:")
+    assert history["items"][0]["entries"][0]["amount"] == -5
+    older = await client.get(
+        "/v1/members/M1/ledger",
+        params={"limit": 1, "after": history["next_cursor"]},
+        headers=marketer,
+    )
+    page = older.json()
+    assert [t["kind"] for t in page["items"]] == ["earn"]
+    assert page["items"][0]["entries"][0]["rule_id"] == "review"
+    assert page["next_cursor"] is None
+    await _ok(shop)
+
+
+async def test_vesting_expiry_and_balance_as_of(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
+) -> None:
+    start = clock.now()
+    await _post(client, keys, _purchase(total="80.00"), "p")
+    clock.set(start + timedelta(days=14, hours=1))
+    assert await shop.ledger_jobs.vest_due() == 80
+    assert await shop.ledger_jobs.vest_due() == 0  # idempotent
+    balance = await _balance(client, keys)
+    assert (balance["available"], balance["pending"]) == (80, 0)
+    clock.set(start + timedelta(days=340))
+    assert (await _balance(client, keys))["expiring"] == {
+        "30_days": 80,
+        "60_days": 80,
+        "90_days": 80,
+    }
+    clock.set(start + timedelta(days=366))
+    assert await shop.ledger_jobs.expire_due() == 80
+    assert await shop.ledger_jobs.expire_due() == 0
+    assert (await _balance(client, keys))["available"] == 0
+    past = await _balance(client, keys, as_of=(start + timedelta(days=20)).isoformat())
+    assert (past["available"], past["pending"]) == (80, 0)
+    before = await _balance(client, keys, as_of=(start + timedelta(days=1)).isoformat())
+    assert (before["available"], before["pending"]) == (0, 80)
+    await _ok(shop)
