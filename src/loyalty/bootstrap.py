@@ -5,6 +5,7 @@ from __future__ import annotations
 from loyalty.auth.service import ApiKeyService
 from loyalty.clock import Clock, SystemClock
 from loyalty.db.engine import Database
+from loyalty.ledger.backtest import Backtester
 from loyalty.ledger.events import EventService
 from loyalty.ledger.jobs import LedgerJobs
 from loyalty.ledger.reports import ReportService
@@ -27,6 +28,7 @@ class Container:
         )
         self.ledger = LedgerService(self.db, self.clock, self.programs)
         self.ledger_jobs = LedgerJobs(self.db, self.clock)
+        self.backtester = Backtester(self.db, self.programs)
         self.reports = ReportService(self.db, self.clock, self.programs)
 
     async def close(self) -> None:

@@ -335,3 +335,46 @@ async def test_vesting_expiry_and_balance_as_of(
     before = await _balance(client, keys, as_of=(start + timedelta(days=1)).isoformat())
     assert (before["available"], before["pending"]) == (0, 80)
     await _ok(shop)
+
+
+async def test_backtest_replays_stored_events_through_a_draft(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    await _post(client, keys, _purchase("O-1", "100.00"), "p1")
+    tea = [{"sku": "TEA", "category": "tea", "quantity": 1, "unit_price": "50.00"}]
+    await _post(client, keys, _purchase("O-2", None, items=tea), "p2")
+    refund = {
+        "type": "refund",
+        "member_id": "M1",
+        "order_id": "O-1",
+        "occurred_at": "2026-06-15T09:10:00Z",
+        "total": "100.00",
+    }
+    await _post(client, keys, refund, "r1")
+    draft = PROGRAM.replace("SHORTFALL", "floor").replace(
+        "points: 1, rounding", "points: 2, rounding"
+    )
+    marketer = {"Authorization": keys["marketer"]}
+    before = await client.get("/v1/members/M1/balance", headers=marketer)
+    response = await client.post(
+        "/v1/program/simulate",
+        json={
+            "draft": {"source": draft},
+            "backtest": {"start": "2026-06-15T00:00:00Z", "end": "2026-06-16T00:00:00Z"},
+        },
+        headers=marketer,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["events"] == 2  # refunds are not replayed
+    assert result["truncated"] is False
+    assert result["recorded_points"] == 160
+    assert result["draft_points"] == 310
+    by_rule = {rule["rule_id"]: rule for rule in result["rules"]}
+    assert (by_rule["base"]["recorded"], by_rule["base"]["draft"]) == (150, 300)
+    assert by_rule["tea-bonus"]["delta"] == 0
+    after = await client.get("/v1/members/M1/balance", headers=marketer)
+    assert after.json() == before.json()
+    empty = await client.post("/v1/program/simulate", json={}, headers=marketer)
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["field"] == "cases"

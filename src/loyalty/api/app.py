@@ -26,6 +26,7 @@ from loyalty.api.security import ApiKeyAuthentication, require_role
 from loyalty.auth.service import ApiKeyService
 from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
+from loyalty.ledger.backtest import Backtester
 from loyalty.ledger.events import EventService
 from loyalty.ledger.reports import ReportService
 from loyalty.ledger.service import LedgerService
@@ -80,6 +81,7 @@ def create_app(container: Container | None = None) -> Litestar:
             "programs": Provide(_programs, sync_to_thread=False),
             "events": Provide(_events, sync_to_thread=False),
             "ledger": Provide(_ledger, sync_to_thread=False),
+            "backtester": Provide(_backtester, sync_to_thread=False),
             "reports": Provide(_reports, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -129,3 +131,8 @@ def _ledger(state: State) -> LedgerService:
 def _reports(state: State) -> ReportService:
     container: Container = state.container
     return container.reports
+
+
+def _backtester(state: State) -> Backtester:
+    container: Container = state.container
+    return container.backtester

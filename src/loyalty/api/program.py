@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
+from loyalty.ledger.backtest import Backtester, BacktestResult
 from loyalty.program.model import (
     ProgramFiles,
     ProgramVersion,
@@ -95,8 +96,15 @@ class ProgramController(Controller):
 
     @post("/simulate", status_code=200, opt=MARKETERS)
     async def simulate(
-        self, data: JSONBody[SimulateRequest], programs: NamedDependency[ProgramService]
-    ) -> SimulationResult:
+        self,
+        data: JSONBody[SimulateRequest],
+        programs: NamedDependency[ProgramService],
+        backtester: NamedDependency[Backtester],
+    ) -> SimulationResult | BacktestResult:
         """Awards for each event under a draft (or the active version), with the
-        difference from the active version per event and per rule."""
+        difference from the active version per event and per rule. With `backtest`,
+        the stored events of that window are replayed instead and compared, rule by
+        rule, with the points actually recorded. Nothing is written."""
+        if data.backtest is not None:
+            return await backtester.run(data)
         return await programs.simulate(data)

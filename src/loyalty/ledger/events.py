@@ -169,7 +169,7 @@ class _Judge:
             raise InvalidInput.from_fields(
                 [FieldError("name", "required", "a custom event needs a name")]
             )
-        judged = _engine_event(event)
+        judged = engine_event(event)
         who = MemberInput(
             member_id=member.member_id,
             tags=frozenset(member.tags),
@@ -278,7 +278,7 @@ class _Judge:
                     order_id=event.order_id,
                     event_id=self.event_id,
                     currency=event.currency,
-                    total=_engine_event(event).amount,
+                    total=engine_event(event).amount,
                     refunded=Decimal(0),
                     items=[msgspec.to_builtins(item) for item in event.items],
                     refunded_items={},
@@ -517,7 +517,7 @@ def _check_amounts(event: EventIn) -> None:
         raise InvalidInput.from_fields(errors)
 
 
-def _engine_event(event: EventIn) -> EventInput:
+def engine_event(event: EventIn) -> EventInput:
     return EventInput(
         type=event.type,
         occurred_at=event.occurred_at,

@@ -30,10 +30,22 @@ class PublishRequest(ProgramFiles, frozen=True, kw_only=True, forbid_unknown_fie
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
-class SimulateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What-if: a draft (or the active programme) against a batch of events."""
+class BacktestWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Replay the events that occurred in [start, end) instead of given cases."""
 
-    cases: Annotated[list[SimulationCase], msgspec.Meta(min_length=1, max_length=1000)]
+    start: datetime
+    end: datetime
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10_000
+
+
+class SimulateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What-if: a draft (or the active programme) against a batch of events, or
+    (with `backtest`) against the stored events of a time window."""
+
+    cases: Annotated[list[SimulationCase], msgspec.Meta(max_length=1000)] = msgspec.field(
+        default_factory=list
+    )
+    backtest: BacktestWindow | None = None
     draft: ProgramFiles | None = None
     # Compare with the active version (only meaningful with a draft).
     compare: bool = True

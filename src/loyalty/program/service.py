@@ -220,7 +220,21 @@ class ProgramService:
         detail = await self.get(version)
         return _summary(detail), await self._program(detail)
 
+    async def draft_or_active(self, request: SimulateRequest) -> Program:
+        """The request's draft, compiled and tested, or the active programme."""
+        if request.draft is None:
+            return (await self.active())[1]
+        files, main = request.draft.files(), request.draft.name
+        draft, report = check_program(lambda: compile_files(files, main))
+        if draft is None:
+            raise _rejection(report)
+        return draft
+
     async def simulate(self, request: SimulateRequest) -> SimulationResult:
+        if not request.cases:
+            raise InvalidInput.from_fields(
+                [FieldError("cases", "required", "give cases, or a backtest window")]
+            )
         if request.draft is None:
             _, program = await self.active()
             baseline = None
