@@ -111,7 +111,7 @@ class EventService:
             if self._enrol_unknown:
                 await self._enrol(conn, event.member_id, now)
             member = await book.lock_member(conn, event.member_id)
-            judge = _Judge(conn, program, version.version, member, event, event_id, now)
+            judge = _Judge(self._db, conn, program, version.version, member, event, event_id, now)
             outcome = await (judge.refund() if event.type == "refund" else judge.earn())
             body = msgspec.to_builtins(outcome)
             await conn.execute(
@@ -143,6 +143,7 @@ class _Judge:
 
     def __init__(
         self,
+        db: Database,
         conn: AsyncConnection,
         program: Program,
         version: int,
@@ -151,6 +152,7 @@ class _Judge:
         event_id: int,
         now: Any,
     ) -> None:
+        self.db = db
         self.conn = conn
         self.program = program
         self.version = version
@@ -259,37 +261,32 @@ class _Judge:
         return new_lots
 
     async def _order(self, evaluation: Evaluation) -> int:
+        """Record the purchase for later refunds; an order id posted twice is refused
+        (under another idempotency key it would otherwise earn twice)."""
         event = self.event
-        existing = await self.conn.scalar(
-            select(orders.c.id).where(
-                orders.c.member_id == self.member.id, orders.c.order_id == event.order_id
+        order_ref = await self.conn.scalar(
+            dialect_insert(self.db, orders)
+            .values(
+                member_id=self.member.id,
+                order_id=event.order_id,
+                event_id=self.event_id,
+                currency=event.currency,
+                total=engine_event(event).amount,
+                refunded=Decimal(0),
+                items=[msgspec.to_builtins(item) for item in event.items],
+                refunded_items={},
+                points=evaluation.total_points,
+                clawed=0,
+                created_at=self.posting.at,
             )
+            .on_conflict_do_nothing(index_elements=["member_id", "order_id"])
+            .returning(orders.c.id)
         )
-        if existing is not None:
+        if order_ref is None:
             raise Conflict(
-                "order_exists",
-                f"order {event.order_id!r} was already posted for this member",
+                "order_exists", f"order {event.order_id!r} was already posted for this member"
             )
-        return int(
-            await self.conn.scalar(
-                insert(orders)
-                .values(
-                    member_id=self.member.id,
-                    order_id=event.order_id,
-                    event_id=self.event_id,
-                    currency=event.currency,
-                    total=engine_event(event).amount,
-                    refunded=Decimal(0),
-                    items=[msgspec.to_builtins(item) for item in event.items],
-                    refunded_items={},
-                    points=evaluation.total_points,
-                    clawed=0,
-                    created_at=self.posting.at,
-                )
-                .returning(orders.c.id)
-            )
-            or 0
-        )
+        return int(order_ref)
 
     async def _usage(self, evaluation: Evaluation) -> None:
         per_rule: dict[str, int] = {}
