@@ -14,6 +14,7 @@ import structlog
 
 from loyalty.auth.keys import Role
 from loyalty.bootstrap import Container
+from loyalty.clock import Clock, FixedClock
 from loyalty.db import migrate
 from loyalty.errors import LoyaltyError
 from loyalty.ledger.audit import verify
@@ -37,10 +38,14 @@ def _settings() -> Settings:
 
 
 def _run(
-    settings: Settings, work: Callable[[Container], Awaitable[T]], *, prepare: bool = True
+    settings: Settings,
+    work: Callable[[Container], Awaitable[T]],
+    *,
+    prepare: bool = True,
+    clock: Clock | None = None,
 ) -> T:
     async def main() -> T:
-        container = Container(settings)
+        container = Container(settings, clock=clock)
         try:
             if prepare:
                 await _prepare_database(container)
@@ -281,3 +286,26 @@ def ledger_expire() -> None:
     """Expire available points past their lot's expiry date."""
     points = _run(_settings(), lambda c: c.ledger_jobs.expire_due())
     click.echo(f"expired {points} points")
+
+
+@main.command()
+@click.option("--members", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--days", default=28, show_default=True, type=click.IntRange(1, 366))
+@click.option("--seed", default=7, show_default=True, help="Same seed, same data.")
+def demo(members: int, days: int, seed: int) -> None:
+    """Seed the database with fake members and DAYS of Tea House activity up to now.
+
+    Publishes examples/tea-house.yaml if no programme is active. Run it again to
+    add more members.
+    """
+    # Faker is slow to import; only this command needs it.
+    from loyalty.demo import run_demo, summary
+
+    settings = _settings()
+    result = _run(
+        settings,
+        lambda c: run_demo(c, members_count=members, days=days, seed=seed),
+        clock=FixedClock(datetime.now(UTC)),
+    )
+    for line in summary(result, f"http://{settings.host}:{settings.port}"):
+        click.echo(line)
