@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from loyalty.db.types import BigIntId, Json, Money, UtcDateTime
@@ -66,6 +67,14 @@ members = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("erased_at", UtcDateTime(), nullable=True),
+    # The tier the member's figures earned, until its next review; a marketer's
+    # manual tier wins while it lasts and then simply stops applying.
+    Column("tier", String(50), nullable=True),
+    Column("tier_since", UtcDateTime(), nullable=True),
+    Column("tier_valid_until", UtcDateTime(), nullable=True, index=True),
+    Column("tier_grace", Boolean(), nullable=False, server_default=false()),
+    Column("manual_tier", String(50), nullable=True),
+    Column("manual_tier_until", UtcDateTime(), nullable=True, index=True),
     CheckConstraint("status IN ('active', 'suspended', 'erased')", name="status"),
 )
 
@@ -200,8 +209,10 @@ orders = Table(
     Column("points", BigInteger(), nullable=False),
     Column("clawed", BigInteger(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
     UniqueConstraint("member_id", "order_id"),
 )
+Index("ix_orders_member_id_occurred_at", orders.c.member_id, orders.c.occurred_at)
 
 # What each rule has given, for caps and budgets: read by window, never scanned whole.
 rule_usage = Table(
@@ -220,3 +231,30 @@ Index(
     rule_usage.c.at,
 )
 Index("ix_rule_usage_rule_id_at", rule_usage.c.rule_id, rule_usage.c.at)
+
+tier_changes = Table(
+    "tier_changes",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False),
+    Column("from_tier", String(50), nullable=True),
+    Column("to_tier", String(50), nullable=True),
+    # event (an upgrade), review, grace, manual, manual_ended
+    Column("reason", String(20), nullable=False),
+    Column("event_id", BigIntId, nullable=True),
+    Column("note", Text(), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+)
+Index("ix_tier_changes_member_id_id", tier_changes.c.member_id, tier_changes.c.id)
+
+# Outbox of notices for the brand's messaging system (tier_changed, ...): written in
+# the same transaction as the change it announces, read as a cursor feed.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)

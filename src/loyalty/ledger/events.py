@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -278,6 +278,7 @@ class _Judge:
                 points=evaluation.total_points,
                 clawed=0,
                 created_at=self.posting.at,
+                occurred_at=event.occurred_at,
             )
             .on_conflict_do_nothing(index_elements=["member_id", "order_id"])
             .returning(orders.c.id)
@@ -496,9 +497,25 @@ def _refund_amount(event: EventIn, order: Any) -> tuple[Decimal, dict[str, int]]
                 ]
             )
         paid = Decimal(str(line["unit_price"])) * quantity - Decimal(str(line["discount"]))
-        amount += paid * item.quantity / quantity
-        already[item.sku] = already.get(item.sku, 0) + item.quantity
+        before = already.get(item.sku, 0)
+        after = before + item.quantity
+        # Counted from the cumulative share of the line, at the precision orders are
+        # stored with: returning every unit, in any number of refunds, refunds exactly
+        # what was paid (a per-refund `paid * n / quantity` does not add back up).
+        amount += _line_share(paid, after, quantity) - _line_share(paid, before, quantity)
+        already[item.sku] = after
     return amount, already
+
+
+# The scale of the orders' money columns (NUMERIC(18, 4) on PostgreSQL).
+_MONEY_QUANTUM = Decimal("0.0001")
+
+
+def _line_share(paid: Decimal, units: int, quantity: int) -> Decimal:
+    """What `units` of a line of `quantity` units cost, of `paid` for the whole line."""
+    if units >= quantity:
+        return paid
+    return (paid * units / quantity).quantize(_MONEY_QUANTUM, ROUND_HALF_EVEN)
 
 
 def _check_amounts(event: EventIn) -> None:

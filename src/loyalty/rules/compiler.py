@@ -195,6 +195,14 @@ class _Compiler:
             if tier.id in seen:
                 self.error(("tiers", index, "id"), f"duplicate tier '{tier.id}'")
             seen.append(tier.id)
+            # The ladder starts at the tier every member has. A higher tier without
+            # qualify is reached only by a marketer's assignment (invite-only).
+            if index == 0 and tier.qualify is not None:
+                self.error(
+                    ("tiers", index, "qualify"),
+                    f"tier '{tier.id}' is the entry tier (first in the ladder): "
+                    "it takes no qualify",
+                )
         return tuple(seen)
 
     def _custom_dates(self, spec: ProgramSpec) -> dict[str, CustomDate]:

@@ -27,9 +27,55 @@ class Spec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
+class TierQualify(Spec):
+    """Reaching any one of these within the tier window qualifies for the tier."""
+
+    spend: Decimal | None = None
+    points: int | None = None
+    orders: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.spend is None and self.points is None and self.orders is None:
+            raise ValueError("qualify needs at least one of: spend, points, orders")
+
+
+class TierBenefits(Spec):
+    # Rules apply earn multipliers (`when: {tier: [gold]}`); this figure is what the
+    # app shows. Birthday points and redeemable rewards are read by later features.
+    earn_multiplier: Decimal | None = None
+    birthday_points: int | None = None
+    rewards: list[str] = msgspec.field(default_factory=list)
+    perks: list[str] = msgspec.field(default_factory=list)
+
+
 class TierSpec(Spec):
     id: str
     name: str | None = None
+    qualify: TierQualify | None = None
+    benefits: TierBenefits = msgspec.field(default_factory=TierBenefits)
+
+
+class TierPolicySpec(Spec):
+    """How tier figures are counted and when tiers are reviewed.
+
+    Figures (qualifying spend net of refunds, points earned by rules, orders) count
+    over the window: the last `days` days, the calendar year, or the membership year.
+    Upgrades happen as soon as an event qualifies; downgrades only at review, the
+    end of the window, after `grace_days`.
+    """
+
+    window: Literal["rolling_days", "calendar_year", "membership_year"] = "calendar_year"
+    days: int | None = None
+    downgrade: Literal["one_step", "to_qualified"] = "one_step"
+    grace_days: int = 0
+
+    def __post_init__(self) -> None:
+        if self.window == "rolling_days" and (self.days is None or self.days < 1):
+            raise ValueError("window rolling_days needs `days` (1 or more)")
+        if self.window != "rolling_days" and self.days is not None:
+            raise ValueError(f"`days` only goes with window rolling_days, not {self.window}")
+        if self.grace_days < 0:
+            raise ValueError("grace_days cannot be negative")
 
 
 class StoreSpec(Spec):
@@ -227,6 +273,7 @@ class ProgramSpec(Spec):
     rewards: Reserved = None
     referrals: Reserved = None
     scheduled: Reserved = None
+    tier_policy: TierPolicySpec = msgspec.field(default_factory=TierPolicySpec)
     expiry: ExpirySpec = msgspec.field(default_factory=ExpirySpec)
     vesting: Reserved = None
     refunds: RefundSpec = msgspec.field(default_factory=RefundSpec)
