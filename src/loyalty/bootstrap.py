@@ -13,6 +13,7 @@ from loyalty.ledger.service import LedgerService
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
 from loyalty.settings import Settings
+from loyalty.tiers.service import TierService
 
 
 class Container:
@@ -23,8 +24,13 @@ class Container:
         self.api_keys = ApiKeyService(self.db, self.clock, settings.auth_cache_seconds)
         self.members = MemberService(self.db, self.clock, settings.default_phone_region)
         self.programs = ProgramService(self.db, self.clock, settings.program_refresh_seconds)
+        self.tiers = TierService(self.db, self.clock, self.programs)
         self.events = EventService(
-            self.db, self.clock, self.programs, enrol_unknown=settings.unknown_member == "enrol"
+            self.db,
+            self.clock,
+            self.programs,
+            self.tiers,
+            enrol_unknown=settings.unknown_member == "enrol",
         )
         self.ledger = LedgerService(self.db, self.clock, self.programs)
         self.ledger_jobs = LedgerJobs(self.db, self.clock)

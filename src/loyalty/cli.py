@@ -309,3 +309,18 @@ def demo(members: int, days: int, seed: int) -> None:
     )
     for line in summary(result, f"http://{settings.host}:{settings.port}"):
         click.echo(line)
+
+
+@main.group()
+def tiers() -> None:
+    """Membership tiers."""
+
+
+@tiers.command("review")
+def tiers_review() -> None:
+    """Review members whose tier or manual tier has ended (the scheduler will)."""
+    summary = _run(_settings(), lambda c: c.tiers.review())
+    click.echo(
+        f"reviewed {summary.reviewed}: {summary.changed} changed, {summary.graced} in grace, "
+        f"{summary.manual_ended} manual tiers ended"
+    )

@@ -23,6 +23,7 @@ from loyalty.api.program import ProgramController
 from loyalty.api.reports import ReportController
 from loyalty.api.request_log import RequestLogMiddleware
 from loyalty.api.security import ApiKeyAuthentication, require_role
+from loyalty.api.tiers import NotificationController, TierController
 from loyalty.auth.service import ApiKeyService
 from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
@@ -34,6 +35,7 @@ from loyalty.logging import configure_logging
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
 from loyalty.settings import Settings
+from loyalty.tiers.service import TierService
 
 log = structlog.get_logger("loyalty.app")
 
@@ -66,6 +68,8 @@ def create_app(container: Container | None = None) -> Litestar:
             ProgramController,
             EventController,
             PointsController,
+            TierController,
+            NotificationController,
             ReportController,
         ],
         # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
@@ -82,6 +86,7 @@ def create_app(container: Container | None = None) -> Litestar:
             "events": Provide(_events, sync_to_thread=False),
             "ledger": Provide(_ledger, sync_to_thread=False),
             "backtester": Provide(_backtester, sync_to_thread=False),
+            "tiers": Provide(_tiers, sync_to_thread=False),
             "reports": Provide(_reports, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -136,3 +141,8 @@ def _reports(state: State) -> ReportService:
 def _backtester(state: State) -> Backtester:
     container: Container = state.container
     return container.backtester
+
+
+def _tiers(state: State) -> TierService:
+    container: Container = state.container
+    return container.tiers

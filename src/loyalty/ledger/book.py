@@ -47,6 +47,9 @@ class LockedMember:
     available: int
     pending: int
     held: int
+    tier: str | None
+    manual_tier: str | None
+    manual_tier_until: datetime | None
 
 
 _MEMBER_COLUMNS = [
@@ -61,6 +64,9 @@ _MEMBER_COLUMNS = [
     balances.c.available,
     balances.c.pending,
     balances.c.held,
+    members.c.tier,
+    members.c.manual_tier,
+    members.c.manual_tier_until,
 ]
 
 

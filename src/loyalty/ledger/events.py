@@ -32,6 +32,8 @@ from loyalty.ledger.posting import LotView, Posting, allocate, clawback_share, e
 from loyalty.members.validation import new_referral_code
 from loyalty.program.service import ProgramService
 from loyalty.rules import CounterKey, Evaluation, EventInput, LineItem, MemberInput, Program
+from loyalty.tiers.ladder import Ladder
+from loyalty.tiers.service import TierService, effective_tier
 
 # Tills' clocks drift; an event from further in the future than this is refused.
 FUTURE_SKEW = timedelta(minutes=5)
@@ -47,11 +49,18 @@ class Recorded:
 
 class EventService:
     def __init__(
-        self, db: Database, clock: Clock, programs: ProgramService, *, enrol_unknown: bool = False
+        self,
+        db: Database,
+        clock: Clock,
+        programs: ProgramService,
+        tiers: TierService,
+        *,
+        enrol_unknown: bool = False,
     ) -> None:
         self._db = db
         self._clock = clock
         self._programs = programs
+        self._tiers = tiers
         self._enrol_unknown = enrol_unknown
 
     async def _enrol(self, conn: AsyncConnection, member_id: str, now: datetime) -> None:
@@ -111,7 +120,9 @@ class EventService:
             if self._enrol_unknown:
                 await self._enrol(conn, event.member_id, now)
             member = await book.lock_member(conn, event.member_id)
-            judge = _Judge(self._db, conn, program, version.version, member, event, event_id, now)
+            judge = _Judge(
+                self._db, self._tiers, conn, program, version.version, member, event, event_id, now
+            )
             outcome = await (judge.refund() if event.type == "refund" else judge.earn())
             body = msgspec.to_builtins(outcome)
             await conn.execute(
@@ -144,6 +155,7 @@ class _Judge:
     def __init__(
         self,
         db: Database,
+        tiers: TierService,
         conn: AsyncConnection,
         program: Program,
         version: int,
@@ -152,6 +164,7 @@ class _Judge:
         event_id: int,
         now: Any,
     ) -> None:
+        self.tiers = tiers
         self.db = db
         self.conn = conn
         self.program = program
@@ -172,8 +185,10 @@ class _Judge:
                 [FieldError("name", "required", "a custom event needs a name")]
             )
         judged = engine_event(event)
+        ladder = Ladder(tuple(self.program.spec.tiers))
         who = MemberInput(
             member_id=member.member_id,
+            tier=effective_tier(member, ladder, self.posting.at),
             tags=frozenset(member.tags),
             attributes=member.attributes,
             joined_at=member.joined_at,
@@ -202,6 +217,9 @@ class _Judge:
             new_lots=new_lots,
             lifetime={member.id: (evaluation.total_points, 0)},
         )
+        change = await self.tiers.after_earn(
+            self.conn, self.program, member.id, self.event_id, event.occurred_at
+        )
         return EventOutcome(
             event_id=self.event_id,
             type=event.type,
@@ -223,6 +241,7 @@ class _Judge:
             ],
             points=evaluation.total_points,
             balances=balances[member.id],
+            tier_change=change,
         )
 
     def _credit(self, evaluation: Evaluation, order_ref: int | None) -> list[book.NewLot]:

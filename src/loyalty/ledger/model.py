@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from loyalty.members.model import MemberId
+from loyalty.tiers.model import TierChange
 
 Text100 = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 # Checked non-negative by the service: msgspec cannot bound a Decimal.
@@ -72,7 +73,7 @@ class EventOutcome(msgspec.Struct, frozen=True, kw_only=True):
     clawed_back: int = 0
     shortfall: int = 0
     balances: Balances
-    tier_change: None = None
+    tier_change: TierChange | None = None
 
 
 class AdjustmentIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -93,8 +94,16 @@ class PendingVest(msgspec.Struct, frozen=True):
     points: int
 
 
+class TierSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: str | None
+    name: str | None
+    valid_until: datetime | None
+    manual: bool
+
+
 class BalanceView(msgspec.Struct, frozen=True, kw_only=True):
     member_id: str
+    tier: TierSummary | None = None
     available: int
     pending: int
     held: int

@@ -24,10 +24,13 @@ from loyalty.ledger.model import (
     EntryOut,
     LedgerPage,
     PendingVest,
+    TierSummary,
     TransactionOut,
 )
 from loyalty.ledger.posting import LotView, Posting, allocate, expiry_for
 from loyalty.program.service import ProgramService
+from loyalty.tiers.ladder import Ladder
+from loyalty.tiers.service import effective_tier
 
 EXPIRY_HORIZONS = (30, 60, 90)
 
@@ -129,7 +132,14 @@ class LedgerService:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
-                    select(members.c.id, balances)
+                    select(
+                        members.c.id,
+                        members.c.tier,
+                        members.c.tier_valid_until,
+                        members.c.manual_tier,
+                        members.c.manual_tier_until,
+                        balances,
+                    )
                     .join(balances, balances.c.member_id == members.c.id)
                     .where(members.c.member_id == member_id)
                 )
@@ -167,8 +177,21 @@ class LedgerService:
                 .order_by(lots.c.vests_at)
             )
             pending = [PendingVest(vests_at, int(points)) for vests_at, points in vesting]
+        _, program = await self._programs.active(now)
+        ladder = Ladder(tuple(program.spec.tiers))
+        tier = effective_tier(row, ladder, now)
+        manual = tier != (row.tier or ladder.entry)
+        spec = ladder.get(tier)
         return BalanceView(
             member_id=member_id,
+            tier=TierSummary(
+                id=tier,
+                name=spec.name if spec else None,
+                valid_until=row.manual_tier_until if manual else row.tier_valid_until,
+                manual=manual,
+            )
+            if tier
+            else None,
             available=row.available,
             pending=row.pending,
             held=row.held,
