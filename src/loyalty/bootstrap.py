@@ -12,6 +12,7 @@ from loyalty.ledger.reports import ReportService
 from loyalty.ledger.service import LedgerService
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
+from loyalty.referrals.service import ReferralService
 from loyalty.settings import Settings
 from loyalty.tiers.service import TierService
 
@@ -25,6 +26,7 @@ class Container:
         self.members = MemberService(self.db, self.clock, settings.default_phone_region)
         self.programs = ProgramService(self.db, self.clock, settings.program_refresh_seconds)
         self.tiers = TierService(self.db, self.clock, self.programs)
+        self.referrals = ReferralService(self.db)
         self.events = EventService(
             self.db,
             self.clock,

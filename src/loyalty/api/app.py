@@ -23,7 +23,7 @@ from loyalty.api.program import ProgramController
 from loyalty.api.reports import ReportController
 from loyalty.api.request_log import RequestLogMiddleware
 from loyalty.api.security import ApiKeyAuthentication, require_role
-from loyalty.api.tiers import NotificationController, TierController
+from loyalty.api.tiers import NotificationController, ReferralController, TierController
 from loyalty.auth.service import ApiKeyService
 from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
@@ -34,6 +34,7 @@ from loyalty.ledger.service import LedgerService
 from loyalty.logging import configure_logging
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
+from loyalty.referrals.service import ReferralService
 from loyalty.settings import Settings
 from loyalty.tiers.service import TierService
 
@@ -69,6 +70,7 @@ def create_app(container: Container | None = None) -> Litestar:
             EventController,
             PointsController,
             TierController,
+            ReferralController,
             NotificationController,
             ReportController,
         ],
@@ -87,6 +89,7 @@ def create_app(container: Container | None = None) -> Litestar:
             "ledger": Provide(_ledger, sync_to_thread=False),
             "backtester": Provide(_backtester, sync_to_thread=False),
             "tiers": Provide(_tiers, sync_to_thread=False),
+            "referrals": Provide(_referrals, sync_to_thread=False),
             "reports": Provide(_reports, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -146,3 +149,8 @@ def _backtester(state: State) -> Backtester:
 def _tiers(state: State) -> TierService:
     container: Container = state.container
     return container.tiers
+
+
+def _referrals(state: State) -> ReferralService:
+    container: Container = state.container
+    return container.referrals

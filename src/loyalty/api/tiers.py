@@ -1,4 +1,4 @@
-"""A member's tier, manual tier assignment, and the notifications feed."""
+"""A member's tier and referrals, manual tier assignment, and the notifications feed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from loyalty.api.program import actor
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
+from loyalty.referrals.model import ReferralsView
+from loyalty.referrals.service import ReferralService
 from loyalty.tiers.model import NotificationPage, TierAssignment, TierStatus
 from loyalty.tiers.service import TierService
 
@@ -54,3 +56,15 @@ class NotificationController(Controller):
         """Notices for the brand's messaging system (tier_changed, ...), oldest
         first; keep the last `next_cursor` and poll with `after`."""
         return await tiers.notifications(limit, after)
+
+
+class ReferralController(Controller):
+    path = "/members/{member_id:str}/referrals"
+    tags = ["referrals"]
+
+    @get(opt=allow(Role.APP, Role.MARKETER))
+    async def view(
+        self, member_id: FromPath[str], referrals: NamedDependency[ReferralService]
+    ) -> ReferralsView:
+        """The member's referral code, who referred them, and each referral's state."""
+        return await referrals.view(member_id)

@@ -75,6 +75,7 @@ members = Table(
     Column("tier_grace", Boolean(), nullable=False, server_default=false()),
     Column("manual_tier", String(50), nullable=True),
     Column("manual_tier_until", UtcDateTime(), nullable=True, index=True),
+    Column("referred_by", BigIntId, ForeignKey("members.id"), nullable=True),
     CheckConstraint("status IN ('active', 'suspended', 'erased')", name="status"),
 )
 
@@ -257,4 +258,22 @@ notifications = Table(
     Column("kind", String(40), nullable=False),
     Column("payload", Json, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# A referral: pending until the referee's qualifying purchase, then rewarded (both
+# sides' points pending until that purchase vests), or rejected with its reason.
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("referrer_id", BigIntId, ForeignKey("members.id"), nullable=False, index=True),
+    # A member can be referred once, when they join.
+    Column("referee_id", BigIntId, ForeignKey("members.id"), nullable=False, unique=True),
+    Column("state", String(12), nullable=False),
+    Column("reason", String(200), nullable=True),
+    Column("order_ref", BigIntId, nullable=True, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("qualified_at", UtcDateTime(), nullable=True),
+    Column("rewarded_at", UtcDateTime(), nullable=True),
+    CheckConstraint("state IN ('pending', 'qualified', 'rewarded', 'rejected')", name="state"),
 )

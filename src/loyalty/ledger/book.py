@@ -50,6 +50,7 @@ class LockedMember:
     tier: str | None
     manual_tier: str | None
     manual_tier_until: datetime | None
+    referred_by: int | None
 
 
 _MEMBER_COLUMNS = [
@@ -67,6 +68,7 @@ _MEMBER_COLUMNS = [
     members.c.tier,
     members.c.manual_tier,
     members.c.manual_tier_until,
+    members.c.referred_by,
 ]
 
 

@@ -31,6 +31,7 @@ from loyalty.ledger.model import AwardOut, EventIn, EventOutcome
 from loyalty.ledger.posting import LotView, Posting, allocate, clawback_share, expiry_for
 from loyalty.members.validation import new_referral_code
 from loyalty.program.service import ProgramService
+from loyalty.referrals import service as referrals
 from loyalty.rules import CounterKey, Evaluation, EventInput, LineItem, MemberInput, Program
 from loyalty.tiers.ladder import Ladder
 from loyalty.tiers.service import TierService, effective_tier
@@ -198,7 +199,24 @@ class _Judge:
         counters = await self._counters(self.program.counter_keys(judged, who))
         evaluation = self.program.evaluate(judged, who, counters)
         order_ref = await self._order(evaluation) if event.type == "purchase" else None
-        new_lots = self._credit(evaluation, order_ref)
+        award_lots = self._credit(evaluation, order_ref)
+        new_lots = list(award_lots)
+        lifetime = {member.id: evaluation.total_points}
+        if order_ref is not None and member.referred_by is not None:
+            credits = await referrals.on_purchase(
+                self.conn,
+                self.program,
+                member,
+                order_ref,
+                judged.amount,
+                event.occurred_at,
+                self.posting,
+                max((lot.vests_at for lot in award_lots if lot.vests_at), default=None),
+            )
+            if credits is not None:
+                new_lots += credits.lots
+                for referred, points in credits.lifetime.items():
+                    lifetime[referred] = lifetime.get(referred, 0) + points
         await self._usage(evaluation)
         if evaluation.tags:
             tags = list(dict.fromkeys([*member.tags, *evaluation.tags]))
@@ -215,7 +233,7 @@ class _Judge:
             event_id=self.event_id,
             program_version=self.version,
             new_lots=new_lots,
-            lifetime={member.id: (evaluation.total_points, 0)},
+            lifetime=_lifetime(lifetime),
         )
         change = await self.tiers.after_earn(
             self.conn, self.program, member.id, self.event_id, event.occurred_at
@@ -236,7 +254,7 @@ class _Judge:
                     capped=a.capped,
                 )
                 for a, lot in zip(
-                    (a for a in evaluation.awards if a.points > 0), new_lots, strict=True
+                    (a for a in evaluation.awards if a.points > 0), award_lots, strict=True
                 )
             ],
             points=evaluation.total_points,
@@ -273,7 +291,7 @@ class _Judge:
                 award.points,
                 (Account.ISSUED, None),
                 (account, self.member.id),
-                lot_id=lot,  # type: ignore[arg-type]
+                lot_id=lot,
                 rule_id=award.rule_id,
                 reason=award.reason,
             )
@@ -384,6 +402,9 @@ class _Judge:
         claw = clawback_share(order.points, order.clawed, refunded, order.total)
         policy = self.program.spec.refunds.shortfall
         clawed, shortfall, changes = await self._claw(order.id, claw, policy)
+        referral_changes, referral_lifetime = await referrals.on_refund(
+            self.conn, order.id, order.event_id, self.posting
+        )
         await self.conn.execute(
             update(orders)
             .where(orders.c.id == order.id)
@@ -399,8 +420,11 @@ class _Judge:
             event_id=self.event_id,
             program_version=self.version,
             shortfall=shortfall,
-            lot_changes=changes,
-            lifetime={member.id: (-(claw - shortfall) if policy == "floor" else -claw, 0)},
+            lot_changes=changes + referral_changes,
+            lifetime=_lifetime(
+                {member.id: -(claw - shortfall) if policy == "floor" else -claw},
+                referral_lifetime,
+            ),
         )
         return EventOutcome(
             event_id=self.event_id,
@@ -535,6 +559,15 @@ def _line_share(paid: Decimal, units: int, quantity: int) -> Decimal:
     if units >= quantity:
         return paid
     return (paid * units / quantity).quantize(_MONEY_QUANTUM, ROUND_HALF_EVEN)
+
+
+def _lifetime(*parts: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Lifetime-earned changes per member, added up across parts of one posting."""
+    total: dict[int, int] = {}
+    for part in parts:
+        for who, points in part.items():
+            total[who] = total.get(who, 0) + points
+    return {who: (points, 0) for who, points in total.items()}
 
 
 def _check_amounts(event: EventIn) -> None:

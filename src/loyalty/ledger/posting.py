@@ -86,10 +86,12 @@ class Posting:
         source: tuple[Account, int | None],
         target: tuple[Account, int | None],
         *,
-        lot_id: int | None = None,
+        lot_id: object = None,
         rule_id: str | None = None,
         reason: str | None = None,
     ) -> None:
+        """Move `points` from `source` to `target`. `lot_id` is an existing lot's id,
+        or a lot created in the same transaction, resolved when it is written."""
         if points == 0:
             return
         for (account, member), amount in ((source, -points), (target, points)):

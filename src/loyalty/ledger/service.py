@@ -73,7 +73,7 @@ class LedgerService:
                     adjustment.points,
                     (Account.ADJUSTED, None),
                     (Account.AVAILABLE, member.id),
-                    lot_id=lot,  # type: ignore[arg-type]
+                    lot_id=lot,
                     reason=adjustment.reason,
                 )
             else:

@@ -45,6 +45,9 @@ class NewMember(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     tags: Tags = msgspec.field(default_factory=list)
     # For members migrated from an earlier system; new sign-ups join now.
     joined_at: datetime | None = None
+    # Another member's referral code: links the referral (rewarded on a qualifying
+    # first purchase, per the programme's referral rules).
+    referred_by: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
 class MemberChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -31,6 +31,7 @@ from loyalty.members.validation import (
     normalise_phone,
     normalise_tags,
 )
+from loyalty.referrals.service import record_referral, referrer_for
 
 _PERSONAL_FIELDS = ("name", "email", "phone", "birthday")
 
@@ -45,6 +46,7 @@ class MemberService:
         now = self._clock.now()
         values = self._checked(msgspec.structs.asdict(new))
         values.pop("joined_at")
+        code = values.pop("referred_by")
         values |= {
             "status": MemberStatus.ACTIVE.value,
             "referral_code": new_referral_code(),
@@ -59,9 +61,14 @@ class MemberService:
             .returning(members)
         )
         async with self._db.write() as conn:
+            referrer = await referrer_for(conn, code) if code else None
+            if referrer is not None:
+                statement = statement.values(referred_by=referrer.id)
             row = (await conn.execute(statement)).one_or_none()
             if row is not None:
                 await conn.execute(insert(balances).values(new_balance_row(row.id, now)))
+                if referrer is not None:
+                    await record_referral(conn, referrer, row.id, row.email, row.phone, now)
         if row is None:
             message = f"a member with member_id {new.member_id!r} already exists"
             field = FieldError("member_id", "duplicate", message)

@@ -248,6 +248,33 @@ class ExpirySpec(Spec):
             raise ValueError(f"`months` only goes with policy rolling_months, not {self.policy}")
 
 
+class ReferralQualify(Spec):
+    """The referee's first purchase qualifies if it reaches `min_spend` within
+    `within_days` of joining."""
+
+    min_spend: Decimal = Decimal(0)
+    within_days: int = 30
+
+
+class ReferralRewards(Spec):
+    referrer: int = 0
+    referee: int = 0
+
+
+class ReferralLimit(Spec):
+    max: int
+    period: Literal["month", "year", "lifetime"] = "year"
+
+
+class ReferralSpec(Spec):
+    """Member-gets-member. Rewards are points, pending until the qualifying purchase
+    vests; `on: referral` rules also run for the referrer when a referral qualifies."""
+
+    qualify: ReferralQualify = msgspec.field(default_factory=ReferralQualify)
+    rewards: ReferralRewards = msgspec.field(default_factory=ReferralRewards)
+    limit: ReferralLimit | None = None
+
+
 class RefundSpec(Spec):
     """What a refund does when the points it claws back were already spent: `floor`
     keeps the balance at zero and records the shortfall; `negative_balance` lets the
@@ -271,7 +298,7 @@ class ProgramSpec(Spec):
     rules: list[RuleSpec] = msgspec.field(default_factory=list)
     tests: list[TestSpec] = msgspec.field(default_factory=list)
     rewards: Reserved = None
-    referrals: Reserved = None
+    referrals: ReferralSpec | None = None
     scheduled: Reserved = None
     tier_policy: TierPolicySpec = msgspec.field(default_factory=TierPolicySpec)
     expiry: ExpirySpec = msgspec.field(default_factory=ExpirySpec)

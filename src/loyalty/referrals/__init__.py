@@ -1,0 +1,1 @@
+"""Member-gets-member referrals: a state machine with fraud controls."""
