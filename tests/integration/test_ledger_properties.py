@@ -13,6 +13,7 @@ synchronous and does not touch pytest-asyncio's session loop.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -375,6 +376,43 @@ class LedgerMachine(RuleBasedStateMachine):
             assert 0 <= remaining <= points
             assert clawed <= points
 
+    @invariant()
+    def entries_follow_their_lots(self) -> None:
+        """Each lot's member entries agree with the lot: what is left of it under
+        `floor` (nothing is ever repaid from a lot there), and the account of its
+        status (a pending lot has no net available entries, and vice versa)."""
+        per_lot, state = self.run(self._per_lot())
+        for lot_id, (status, remaining) in state.items():
+            sums = per_lot.get(lot_id, {})
+            if status == "pending":
+                assert sums.get(Account.AVAILABLE, 0) == 0, (lot_id, status, sums)
+            else:
+                assert sums.get(Account.PENDING, 0) == 0, (lot_id, status, sums)
+            if self.shortfall == "floor":
+                assert sum(sums.values()) == remaining, (lot_id, status, remaining, sums)
+
+    async def _per_lot(self) -> tuple[dict[int, dict[str, int]], dict[int, tuple[str, int]]]:
+        async with self.container.db.read() as conn:
+            rows = await conn.execute(
+                select(
+                    ledger_entries.c.lot_id,
+                    ledger_entries.c.account,
+                    func.sum(ledger_entries.c.amount),
+                )
+                .where(
+                    ledger_entries.c.member_id.is_not(None), ledger_entries.c.lot_id.is_not(None)
+                )
+                .group_by(ledger_entries.c.lot_id, ledger_entries.c.account)
+            )
+            per_lot: dict[int, dict[str, int]] = {}
+            for lot_id, account, amount in rows:
+                per_lot.setdefault(lot_id, {})[account] = int(amount)
+            state = {
+                row.id: (row.status, int(row.remaining))
+                for row in await conn.execute(select(lots.c.id, lots.c.status, lots.c.remaining))
+            }
+        return per_lot, state
+
     async def _house(self) -> tuple[dict[str, int], int, list[Any]]:
         async with self.container.db.read() as conn:
             rows = await conn.execute(
@@ -404,7 +442,8 @@ def test_ledger_state_machine(db_url: URL, shortfall: str) -> None:
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=10,
+            # LOYALTY_LEDGER_EXAMPLES=200 for a longer hunt; 10 x 15 keeps CI fast.
+            max_examples=int(os.environ.get("LOYALTY_LEDGER_EXAMPLES", "10")),
             stateful_step_count=15,
             deadline=None,
             suppress_health_check=list(HealthCheck),
