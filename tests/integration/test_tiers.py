@@ -207,3 +207,40 @@ async def test_manual_tier_ends_and_falls_back_to_the_figures(
             headers={"Authorization": keys["pos"]},
         )
     ).status_code == 403
+
+
+async def test_review_handles_many_members_in_one_batch_and_is_idempotent(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
+) -> None:
+    for index in range(12):
+        member = f"B{index}"
+        await client.post(
+            "/v1/members", json={"member_id": member}, headers={"Authorization": keys["pos"]}
+        )
+        body = {
+            "type": "purchase",
+            "member_id": member,
+            "order_id": f"O{index}",
+            "total": "6000.00" if index % 2 else "1200.00",
+            "occurred_at": clock.now().isoformat(),
+        }
+        await client.post(
+            "/v1/events",
+            json=body,
+            headers={"Authorization": keys["pos"], "Idempotency-Key": f"k{index}"},
+        )
+    clock.set(datetime(2028, 2, 15, tzinfo=UTC))
+    first = await shop.tiers.review()  # 2027: kept on 2026 figures; 2028: nothing bought
+    assert first.reviewed >= 12
+    again = await shop.tiers.review()
+    assert (again.reviewed, again.changed, again.graced) == (0, 0, 0)
+    tiers = {}
+    for index in range(12):
+        status = await client.get(
+            f"/v1/members/B{index}/tier", headers={"Authorization": keys["app"]}
+        )
+        tiers[index] = status.json()["tier"]
+    # Caught up window by window: 2027 kept on 2026 figures; 2028 empty, grace to
+    # 31 January over, so one step down.
+    assert {tiers[i] for i in range(1, 12, 2)} == {"silver"}
+    assert {tiers[i] for i in range(0, 12, 2)} == {"member"}

@@ -201,8 +201,19 @@ class TierService:
                 ).all()
                 if not due:
                     return ReviewSummary(**totals)
+                # Members due together mostly share their window (the same year, the
+                # same review day): one figures query per distinct window, not per member.
+                windows = {row.id: _review_window(row, policy, zone, at) for row in due}
+                by_window: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
+                for member, span in windows.items():
+                    by_window[span].append(member)
+                figures: dict[int, Figures] = {}
+                for (start, end), ids in by_window.items():
+                    figures |= await figures_for(self._db, conn, ids, start, end)
                 for row in due:
-                    outcome = await self._review_one(conn, row, ladder, policy, zone, at)
+                    outcome = await self._review_one(
+                        conn, row, figures[row.id], ladder, policy, zone, at
+                    )
                     totals["reviewed"] += 1
                     if outcome != "reviewed":
                         totals[outcome] += 1
@@ -211,14 +222,14 @@ class TierService:
         self,
         conn: AsyncConnection,
         row: Any,
+        figures: Figures,
         ladder: Ladder,
         policy: Any,
         zone: ZoneInfo,
         at: datetime,
     ) -> str:
-        if row.manual_tier_until is not None and row.manual_tier_until <= at:
-            start, end = window(policy, at, zone, row.joined_at)
-            figures = (await figures_for(self._db, conn, [row.id], start, end))[row.id]
+        if _manual_ended(row, at):
+            end = window(policy, at, zone, row.joined_at)[1]
             earned_valid = row.tier_valid_until is not None and row.tier_valid_until > at
             supported = max(
                 (
@@ -237,11 +248,7 @@ class TierService:
                 values |= {"tier_since": at, "tier_valid_until": end}
             await _record(conn, row, change, values, None)
             return "manual_ended"
-        # The window under review is the one that ended at the validity date (before
-        # any grace period was added).
-        ended = row.tier_valid_until - timedelta(days=policy.grace_days if row.tier_grace else 0)
-        start, _ = window(policy, ended - timedelta(microseconds=1), zone, row.joined_at)
-        figures = (await figures_for(self._db, conn, [row.id], start, ended))[row.id]
+        ended = _reviewed_end(row, policy)
         current = row.tier if row.tier is not None else ladder.entry
         new = ladder.after_review(current, figures, policy)
         # Counted from the reviewed window, not from now: after downtime, missed
@@ -334,6 +341,30 @@ class TierService:
         return NotificationPage(
             items, encode_cursor(page[-1].id) if len(rows) > limit and page else None
         )
+
+
+def _manual_ended(row: Any, at: datetime) -> bool:
+    return row.manual_tier_until is not None and row.manual_tier_until <= at
+
+
+def _reviewed_end(row: Any, policy: Any) -> datetime:
+    """The window under review is the one that ended at the validity date (before any
+    grace period was added)."""
+    end: datetime = row.tier_valid_until - timedelta(
+        days=policy.grace_days if row.tier_grace else 0
+    )
+    return end
+
+
+def _review_window(
+    row: Any, policy: Any, zone: ZoneInfo, at: datetime
+) -> tuple[datetime, datetime]:
+    """The figures a review of `row` judges: the current window when a manual tier
+    ends (what the member's figures support now), else the window that ended."""
+    if _manual_ended(row, at):
+        return window(policy, at, zone, row.joined_at)
+    ended = _reviewed_end(row, policy)
+    return window(policy, ended - timedelta(microseconds=1), zone, row.joined_at)[0], ended
 
 
 async def _member_row(conn: AsyncConnection, member_id: str, *, lock: bool) -> Any:
