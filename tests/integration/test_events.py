@@ -378,3 +378,27 @@ async def test_backtest_replays_stored_events_through_a_draft(
     empty = await client.post("/v1/program/simulate", json={}, headers=marketer)
     assert empty.status_code == 422
     assert empty.json()["errors"][0]["field"] == "cases"
+
+
+async def test_unknown_members_can_be_enrolled_by_their_first_event(
+    db_url: Any, clock: FixedClock, keys: dict[str, str], container: Container
+) -> None:
+    from loyalty.api.app import create_app
+    from tests.conftest import settings_for
+
+    await _setup(container)
+    enrolling = Container(
+        settings_for(db_url, unknown_member="enrol", auth_cache_seconds=0), clock=clock
+    )
+    try:
+        app = create_app(enrolling)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://loyalty.test"
+        ) as client:
+            first = await _post(client, keys, _purchase(member_id="WALK-IN"), "w1")
+            assert first.status_code == 201, first.text
+            assert first.json()["points"] == 120
+            member = await client.get("/v1/members/WALK-IN", headers={"Authorization": keys["pos"]})
+            assert member.json()["status"] == "active"
+    finally:
+        await enrolling.close()

@@ -145,8 +145,11 @@ async def write(
             }
             for lot in new_lots
         ]
-        # One multi-row INSERT ... RETURNING: ids come back in insertion order.
-        result = await conn.execute(insert(lots).values(rows).returning(lots.c.id))
+        # RETURNING order is not guaranteed for a multi-row INSERT; SQLAlchemy's
+        # sort_by_parameter_order matches each id to its row (one round trip still).
+        result = await conn.execute(
+            insert(lots).returning(lots.c.id, sort_by_parameter_order=True), rows
+        )
         lot_ids = {id(lot): lot_id for lot, lot_id in zip(new_lots, result.scalars(), strict=True)}
     if posting.entries:
         entries = [
