@@ -150,6 +150,7 @@ class _Compiler:
         for store_id, store in spec.stores.items():
             self._zone(store.timezone, ("stores", store_id, "timezone"))
         tiers = self._tiers(spec)
+        self._catalog(spec, tiers)
         custom_dates = self._custom_dates(spec)
         info = ProgramInfo(
             id=spec.program,
@@ -204,6 +205,29 @@ class _Compiler:
                     "it takes no qualify",
                 )
         return tuple(seen)
+
+    def _catalog(self, spec: ProgramSpec, tiers: tuple[str, ...]) -> None:
+        """Rewards name known tiers; tiers name known rewards."""
+        known = ", ".join(tiers) or "none defined"
+        for reward_id, reward in spec.rewards.items():
+            for field, names in (
+                ("tiers", reward.tiers),
+                ("cost_by_tier", list(reward.cost_by_tier)),
+            ):
+                for name in names:
+                    if name not in tiers:
+                        self.error(
+                            ("rewards", reward_id, field),
+                            f"reward '{reward_id}': unknown tier '{name}' (tiers: {known})",
+                        )
+        for index, tier in enumerate(spec.tiers):
+            for reward_id in tier.benefits.rewards:
+                if reward_id not in spec.rewards:
+                    rewards = ", ".join(spec.rewards) or "none defined"
+                    self.error(
+                        ("tiers", index, "benefits", "rewards"),
+                        f"tier '{tier.id}': unknown reward '{reward_id}' (rewards: {rewards})",
+                    )
 
     def _custom_dates(self, spec: ProgramSpec) -> dict[str, CustomDate]:
         result: dict[str, CustomDate] = {}

@@ -275,6 +275,47 @@ class ReferralSpec(Spec):
     limit: ReferralLimit | None = None
 
 
+class RewardLimit(Spec):
+    max: int
+    period: Literal["day", "week", "month", "year", "lifetime"] = "lifetime"
+
+
+class RewardSpec(Spec):
+    """One catalog reward: what it is, what it costs in points, who may redeem it."""
+
+    kind: Literal["discount", "percent_off", "free_product", "gift"]
+    cost: int
+    name: str | None = None
+    cost_by_tier: dict[str, int] = msgspec.field(default_factory=dict)
+    value: Decimal | None = None  # discount: money off
+    percent: Decimal | None = None  # percent_off
+    sku: str | None = None  # free_product
+    tiers: list[str] = msgspec.field(default_factory=list)  # empty: every tier
+    tags: list[str] = msgspec.field(default_factory=list)  # a member needs one of them
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    stock: int | None = None
+    limit: RewardLimit | None = None
+    coupon_days: int = 30
+
+    def __post_init__(self) -> None:
+        needs = {"discount": "value", "percent_off": "percent", "free_product": "sku"}
+        field = needs.get(self.kind)
+        if field is not None and getattr(self, field) is None:
+            raise ValueError(f"a {self.kind} reward needs `{field}`")
+        if self.cost < 0 or any(cost < 0 for cost in self.cost_by_tier.values()):
+            raise ValueError("a reward cannot cost negative points")
+        if self.percent is not None and not 0 < self.percent <= 100:
+            raise ValueError("percent must be more than 0 and at most 100")
+
+
+class PointsPaymentSpec(Spec):
+    """Points as payment at the till: `points` points are worth `value` in currency."""
+
+    points: int
+    value: Decimal
+
+
 class RefundSpec(Spec):
     """What a refund does when the points it claws back were already spent: `floor`
     keeps the balance at zero and records the shortfall; `negative_balance` lets the
@@ -297,7 +338,8 @@ class ProgramSpec(Spec):
     tiers: list[TierSpec] = msgspec.field(default_factory=list)
     rules: list[RuleSpec] = msgspec.field(default_factory=list)
     tests: list[TestSpec] = msgspec.field(default_factory=list)
-    rewards: Reserved = None
+    rewards: dict[str, RewardSpec] = msgspec.field(default_factory=dict)
+    points_payment: PointsPaymentSpec | None = None
     referrals: ReferralSpec | None = None
     scheduled: Reserved = None
     tier_policy: TierPolicySpec = msgspec.field(default_factory=TierPolicySpec)
