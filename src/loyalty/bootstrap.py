@@ -8,6 +8,7 @@ from loyalty.db.engine import Database
 from loyalty.ledger.backtest import Backtester
 from loyalty.ledger.events import EventService
 from loyalty.ledger.jobs import LedgerJobs
+from loyalty.ledger.redemptions import RedemptionService
 from loyalty.ledger.reports import ReportService
 from loyalty.ledger.service import LedgerService
 from loyalty.members.service import MemberService
@@ -27,6 +28,7 @@ class Container:
         self.programs = ProgramService(self.db, self.clock, settings.program_refresh_seconds)
         self.tiers = TierService(self.db, self.clock, self.programs)
         self.referrals = ReferralService(self.db)
+        self.redemptions = RedemptionService(self.db, self.clock, self.programs)
         self.events = EventService(
             self.db,
             self.clock,

@@ -281,6 +281,13 @@ def ledger_vest() -> None:
     click.echo(f"vested {points} points")
 
 
+@ledger.command("release-holds")
+def ledger_release_holds() -> None:
+    """Release redemption holds past their time (the scheduler will)."""
+    count = _run(_settings(), lambda c: c.redemptions.release_expired())
+    click.echo(f"released {count} expired holds")
+
+
 @ledger.command("expire")
 def ledger_expire() -> None:
     """Expire available points past their lot's expiry date."""

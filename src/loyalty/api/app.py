@@ -20,6 +20,7 @@ from loyalty.api.ledger import EventController, PointsController
 from loyalty.api.members import MemberController
 from loyalty.api.problems import EXCEPTION_HANDLERS
 from loyalty.api.program import ProgramController
+from loyalty.api.redemptions import RedemptionController
 from loyalty.api.reports import ReportController
 from loyalty.api.request_log import RequestLogMiddleware
 from loyalty.api.security import ApiKeyAuthentication, require_role
@@ -29,6 +30,7 @@ from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
 from loyalty.ledger.backtest import Backtester
 from loyalty.ledger.events import EventService
+from loyalty.ledger.redemptions import RedemptionService
 from loyalty.ledger.reports import ReportService
 from loyalty.ledger.service import LedgerService
 from loyalty.logging import configure_logging
@@ -73,6 +75,7 @@ def create_app(container: Container | None = None) -> Litestar:
             ReferralController,
             NotificationController,
             ReportController,
+            RedemptionController,
         ],
         # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
         middleware=[DefineMiddleware(ApiKeyAuthentication, exclude_http_methods=[])],
@@ -90,6 +93,7 @@ def create_app(container: Container | None = None) -> Litestar:
             "backtester": Provide(_backtester, sync_to_thread=False),
             "tiers": Provide(_tiers, sync_to_thread=False),
             "referrals": Provide(_referrals, sync_to_thread=False),
+            "redemptions": Provide(_redemptions, sync_to_thread=False),
             "reports": Provide(_reports, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -154,3 +158,8 @@ def _tiers(state: State) -> TierService:
 def _referrals(state: State) -> ReferralService:
     container: Container = state.container
     return container.referrals
+
+
+def _redemptions(state: State) -> RedemptionService:
+    container: Container = state.container
+    return container.redemptions

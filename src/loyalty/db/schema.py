@@ -277,3 +277,35 @@ referrals = Table(
     Column("rewarded_at", UtcDateTime(), nullable=True),
     CheckConstraint("state IN ('pending', 'qualified', 'rewarded', 'rejected')", name="state"),
 )
+
+# A redemption: a hold on points (points as payment, or a catalog reward) that is
+# committed (fully or in part) or cancelled once, or released when it times out.
+redemptions = Table(
+    "redemptions",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False, index=True),
+    Column("source_key_id", BigIntId, nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("reward_id", String(100), nullable=True),
+    Column("points", BigInteger(), nullable=False),
+    Column("committed_points", BigInteger(), nullable=True),
+    Column("state", String(12), nullable=False),
+    Column("hold_txn_id", BigIntId, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("source_key_id", "idempotency_key"),
+    CheckConstraint("state IN ('held', 'committed', 'cancelled', 'expired')", name="state"),
+)
+Index("ix_redemptions_state_expires_at", redemptions.c.state, redemptions.c.expires_at)
+
+# Units of a reward given out so far: one row per reward, so only redemptions of that
+# reward contend for it (never every redemption).
+reward_stock = Table(
+    "reward_stock",
+    metadata,
+    Column("reward_id", String(100), primary_key=True),
+    Column("used", BigInteger(), nullable=False),
+)

@@ -214,3 +214,12 @@ def new_balance_row(member_id: int, at: datetime) -> dict[str, Any]:
         "version": 0,
         "updated_at": at,
     }
+
+
+async def lock_member_by_id(conn: AsyncConnection, member: int) -> int:
+    """Lock a member's balance row by internal id, for work that starts from a record
+    (a hold) rather than from the brand's member id."""
+    await conn.execute(
+        select(balances.c.member_id).where(balances.c.member_id == member).with_for_update()
+    )
+    return member

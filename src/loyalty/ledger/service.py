@@ -13,7 +13,14 @@ from loyalty.auth.keys import Principal
 from loyalty.clock import Clock
 from loyalty.db.engine import Database
 from loyalty.db.paging import check_limit, decode_cursor, encode_cursor
-from loyalty.db.schema import balances, ledger_entries, ledger_transactions, lots, members
+from loyalty.db.schema import (
+    balances,
+    ledger_entries,
+    ledger_transactions,
+    lots,
+    members,
+    redemptions,
+)
 from loyalty.errors import InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
@@ -177,6 +184,14 @@ class LedgerService:
                 .order_by(lots.c.vests_at)
             )
             pending = [PendingVest(vests_at, int(points)) for vests_at, points in vesting]
+            # A hold past its time counts as released, even before the sweep runs.
+            lapsed = await conn.scalar(
+                select(func.coalesce(func.sum(redemptions.c.points), 0)).where(
+                    redemptions.c.member_id == row.id,
+                    redemptions.c.state == "held",
+                    redemptions.c.expires_at <= now,
+                )
+            )
         _, program = await self._programs.active(now)
         ladder = Ladder(tuple(program.spec.tiers))
         tier = effective_tier(row, ladder, now)
@@ -192,9 +207,9 @@ class LedgerService:
             )
             if tier
             else None,
-            available=row.available,
+            available=row.available + int(lapsed or 0),
             pending=row.pending,
-            held=row.held,
+            held=row.held - int(lapsed or 0),
             lifetime_earned=row.lifetime_earned,
             lifetime_redeemed=row.lifetime_redeemed,
             pending_vesting=pending,

@@ -1,0 +1,213 @@
+"""Two-phase redemptions at the till, on both dialects; concurrency on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from loyalty.bootstrap import Container
+from loyalty.clock import FixedClock
+from loyalty.ledger.audit import verify
+
+PROGRAM = """
+program: till-shop
+currency: CNY
+point_value: "0.01"
+timezone: Asia/Shanghai
+expiry: { policy: rolling_months, months: 1 }
+tiers:
+  - { id: member }
+  - { id: gold, qualify: { spend: "100000.00" } }
+rewards:
+  mug: { kind: gift, cost: 100, stock: 10 }
+  lounge: { kind: gift, cost: 100, tiers: [gold] }
+points_payment: { points: 100, value: "1.00" }
+rules:
+  - id: base
+    on: purchase
+    award: { per_amount: "1.00", points: 1, rounding: floor }
+"""
+
+
+@pytest.fixture
+async def till(container: Container, client: httpx.AsyncClient, keys: dict[str, str]) -> Container:
+    await container.programs.publish({"program.yaml": PROGRAM}, "program.yaml", actor="test")
+    await client.post(
+        "/v1/members", json={"member_id": "M1"}, headers={"Authorization": keys["pos"]}
+    )
+    credit = await client.post(
+        "/v1/members/M1/adjustments",
+        json={"points": 1000, "reason": "welcome"},
+        headers={"Authorization": keys["marketer"]},
+    )
+    assert credit.status_code == 201, credit.text
+    return container
+
+
+async def _hold(
+    client: httpx.AsyncClient, keys: dict[str, str], key: str, **body: Any
+) -> httpx.Response:
+    return await client.post(
+        "/v1/redemptions",
+        json={"member_id": "M1"} | body,
+        headers={"Authorization": keys["pos"], "Idempotency-Key": key},
+    )
+
+
+async def _balance(client: httpx.AsyncClient, keys: dict[str, str]) -> Any:
+    return (
+        await client.get("/v1/members/M1/balance", headers={"Authorization": keys["pos"]})
+    ).json()
+
+
+async def test_hold_commit_part_and_release_the_rest(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    held = await _hold(client, keys, "h1", points=300)
+    assert held.status_code == 201, held.text
+    hold = held.json()
+    assert (hold["state"], hold["points"], hold["value"], hold["currency"]) == (
+        "held",
+        300,
+        "3",
+        "CNY",
+    )
+    balance = await _balance(client, keys)
+    assert (balance["available"], balance["held"]) == (700, 300)
+    replay = await _hold(client, keys, "h1", points=300)
+    assert replay.headers["idempotent-replay"] == "true"
+    assert replay.json()["id"] == hold["id"]
+    other = await _hold(client, keys, "h1", points=200)
+    assert other.status_code == 409
+    committed = await client.post(
+        f"/v1/redemptions/{hold['id']}/commit",
+        json={"points": 120},
+        headers={"Authorization": keys["pos"]},
+    )
+    assert committed.status_code == 200, committed.text
+    assert (committed.json()["state"], committed.json()["committed_points"]) == ("committed", 120)
+    balance = await _balance(client, keys)
+    assert (balance["available"], balance["held"], balance["lifetime_redeemed"]) == (880, 0, 120)
+    again = await client.post(
+        f"/v1/redemptions/{hold['id']}/cancel", headers={"Authorization": keys["pos"]}
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "redemption_resolved"
+    assert (await verify(till.db)).ok
+
+
+async def test_cancel_restores_the_same_lots_and_an_expired_hold_is_final(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
+) -> None:
+    async with till.db.read() as conn:
+        before = (await conn.exec_driver_sql("SELECT id, remaining, expires_at FROM lots")).all()
+    hold = (await _hold(client, keys, "h1", points=400)).json()
+    cancelled = await client.post(
+        f"/v1/redemptions/{hold['id']}/cancel", headers={"Authorization": keys["pos"]}
+    )
+    assert cancelled.json()["state"] == "cancelled"
+    async with till.db.read() as conn:
+        after = (await conn.exec_driver_sql("SELECT id, remaining, expires_at FROM lots")).all()
+    assert after == before
+    late = (await _hold(client, keys, "h2", points=100, hold_seconds=60)).json()
+    clock.set(clock.now() + timedelta(seconds=61))
+    assert (await _balance(client, keys))["available"] == 1000  # released on read
+    refused = await client.post(
+        f"/v1/redemptions/{late['id']}/commit", json={}, headers={"Authorization": keys["pos"]}
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "hold_expired"
+    assert await till.redemptions.release_expired() == 1
+    assert await till.redemptions.release_expired() == 0
+    assert (
+        await client.get(f"/v1/redemptions/{late['id']}", headers={"Authorization": keys["pos"]})
+    ).json()["state"] == "expired"
+    assert (await verify(till.db)).ok
+
+
+async def test_points_whose_lot_expired_during_the_hold_go_to_expired(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
+) -> None:
+    hold = (await _hold(client, keys, "h1", points=1000, hold_seconds=86_400)).json()
+    clock.set(clock.now() + timedelta(days=32, hours=1))  # the lot's month is over
+    await till.ledger_jobs.expire_due()
+    await till.redemptions.release_expired()
+    balance = await _balance(client, keys)
+    assert (balance["available"], balance["held"]) == (0, 0)
+    assert (
+        await client.get(f"/v1/redemptions/{hold['id']}", headers={"Authorization": keys["pos"]})
+    ).json()["state"] == "expired"
+    assert (await verify(till.db)).ok
+
+
+async def test_rewards_check_eligibility_and_points(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    lounge = await _hold(client, keys, "r1", reward_id="lounge")
+    assert lounge.status_code == 409
+    assert lounge.json()["code"] == "reward_not_redeemable"
+    assert "for tiers gold" in lounge.json()["detail"]
+    missing = await _hold(client, keys, "r2", reward_id="nope")
+    assert missing.status_code == 404
+    both = await _hold(client, keys, "r3", reward_id="mug", points=5)
+    assert both.status_code == 422
+    too_much = await _hold(client, keys, "r4", points=5000)
+    assert too_much.status_code == 422
+    assert too_much.json()["code"] == "insufficient_points"
+    mug = (await _hold(client, keys, "r5", reward_id="mug")).json()
+    partial = await client.post(
+        f"/v1/redemptions/{mug['id']}/commit",
+        json={"points": 50},
+        headers={"Authorization": keys["pos"]},
+    )
+    assert partial.status_code == 422
+    whole = await client.post(
+        f"/v1/redemptions/{mug['id']}/commit", json={}, headers={"Authorization": keys["pos"]}
+    )
+    assert whole.json()["committed_points"] == 100
+
+
+@pytest.mark.postgres_only
+async def test_fifty_concurrent_holds_never_overdraw(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    responses = await asyncio.gather(*(_hold(client, keys, f"c{i}", points=70) for i in range(50)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 14  # 14 x 70 = 980 of 1000 points
+    assert statuses.count(422) == 36
+    balance = await _balance(client, keys)
+    assert (balance["available"], balance["held"]) == (20, 980)
+    assert (await verify(till.db)).ok
+
+
+@pytest.mark.postgres_only
+async def test_fifty_buyers_of_a_reward_with_stock_ten_get_exactly_ten(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    for i in range(50):
+        await client.post(
+            "/v1/members", json={"member_id": f"B{i}"}, headers={"Authorization": keys["pos"]}
+        )
+        await client.post(
+            f"/v1/members/B{i}/adjustments",
+            json={"points": 100, "reason": "gift"},
+            headers={"Authorization": keys["marketer"]},
+        )
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/v1/redemptions",
+                json={"member_id": f"B{i}", "reward_id": "mug"},
+                headers={"Authorization": keys["pos"], "Idempotency-Key": f"b{i}"},
+            )
+            for i in range(50)
+        )
+    )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 10
+    assert {r.json()["code"] for r in responses if r.status_code != 201} == {"out_of_stock"}
+    assert (await verify(till.db)).ok
