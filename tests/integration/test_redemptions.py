@@ -73,7 +73,7 @@ async def test_hold_commit_part_and_release_the_rest(
     assert (hold["state"], hold["points"], hold["value"], hold["currency"]) == (
         "held",
         300,
-        "3",
+        "3.00",
         "CNY",
     )
     balance = await _balance(client, keys)
