@@ -14,6 +14,7 @@ from loyalty.ledger.service import LedgerService
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
 from loyalty.referrals.service import ReferralService
+from loyalty.rewards.service import RewardService
 from loyalty.settings import Settings
 from loyalty.tiers.service import TierService
 
@@ -29,6 +30,7 @@ class Container:
         self.tiers = TierService(self.db, self.clock, self.programs)
         self.referrals = ReferralService(self.db)
         self.redemptions = RedemptionService(self.db, self.clock, self.programs)
+        self.rewards = RewardService(self.db, self.clock, self.programs, self.redemptions)
         self.events = EventService(
             self.db,
             self.clock,

@@ -23,6 +23,7 @@ from loyalty.api.program import ProgramController
 from loyalty.api.redemptions import RedemptionController
 from loyalty.api.reports import ReportController
 from loyalty.api.request_log import RequestLogMiddleware
+from loyalty.api.rewards import CouponController, RewardController
 from loyalty.api.security import ApiKeyAuthentication, require_role
 from loyalty.api.tiers import NotificationController, ReferralController, TierController
 from loyalty.auth.service import ApiKeyService
@@ -37,6 +38,7 @@ from loyalty.logging import configure_logging
 from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
 from loyalty.referrals.service import ReferralService
+from loyalty.rewards.service import RewardService
 from loyalty.settings import Settings
 from loyalty.tiers.service import TierService
 
@@ -76,6 +78,8 @@ def create_app(container: Container | None = None) -> Litestar:
             NotificationController,
             ReportController,
             RedemptionController,
+            RewardController,
+            CouponController,
         ],
         # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
         middleware=[DefineMiddleware(ApiKeyAuthentication, exclude_http_methods=[])],
@@ -94,6 +98,7 @@ def create_app(container: Container | None = None) -> Litestar:
             "tiers": Provide(_tiers, sync_to_thread=False),
             "referrals": Provide(_referrals, sync_to_thread=False),
             "redemptions": Provide(_redemptions, sync_to_thread=False),
+            "rewards": Provide(_rewards, sync_to_thread=False),
             "reports": Provide(_reports, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -163,3 +168,8 @@ def _referrals(state: State) -> ReferralService:
 def _redemptions(state: State) -> RedemptionService:
     container: Container = state.container
     return container.redemptions
+
+
+def _rewards(state: State) -> RewardService:
+    container: Container = state.container
+    return container.rewards

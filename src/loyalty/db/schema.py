@@ -309,3 +309,23 @@ reward_stock = Table(
     Column("reward_id", String(100), primary_key=True),
     Column("used", BigInteger(), nullable=False),
 )
+
+# A coupon issued by a one-step redemption in the app; used at most once.
+coupons = Table(
+    "coupons",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("code", String(24), nullable=False, unique=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False, index=True),
+    Column("reward_id", String(100), nullable=False),
+    Column("redemption_id", BigIntId, ForeignKey("redemptions.id"), nullable=False),
+    Column("status", String(12), nullable=False),
+    # Physical gifts: ordered, shipped, delivered, cancelled.
+    Column("fulfilment", String(12), nullable=True),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+    Column("used_store", String(100), nullable=True),
+    Column("used_order", String(100), nullable=True),
+    CheckConstraint("status IN ('issued', 'used', 'cancelled')", name="status"),
+)

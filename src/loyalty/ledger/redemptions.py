@@ -10,11 +10,12 @@ they were held go to `expired`, not back to the member.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.keys import Principal
@@ -179,23 +180,18 @@ class RedemptionService:
         if reward is None:
             raise NotFound("reward_not_found", f"no reward {reward_id!r} in the catalog")
         tier = effective_tier(member, Ladder(tuple(program.spec.tiers)), now)
-        reasons = _not_eligible(reward, tier, set(member.tags), now)
+        reasons = not_eligible(reward, tier, set(member.tags), now)
         if reward.limit is not None:
-            since = (
-                None if reward.limit.period == "lifetime" else now - _PERIODS[reward.limit.period]
-            )
-            taken = await conn.scalar(
-                select(func.count())
-                .select_from(redemptions)
-                .where(
+            times = await conn.execute(
+                select(redemptions.c.created_at).where(
                     redemptions.c.member_id == member.id,
                     redemptions.c.reward_id == reward_id,
                     redemptions.c.state.in_(("held", "committed")),
-                    *([redemptions.c.created_at >= since] if since else []),
                 )
             )
-            if (taken or 0) >= reward.limit.max:
-                reasons.append(f"limit of {reward.limit.max} per {reward.limit.period} reached")
+            reason = limit_reason(reward, list(times.scalars()), now)
+            if reason:
+                reasons.append(reason)
         if reasons:
             raise Conflict("reward_not_redeemable", f"reward {reward_id!r}: " + "; ".join(reasons))
         if reward.stock is not None:
@@ -214,8 +210,16 @@ class RedemptionService:
                 raise Conflict("out_of_stock", f"reward {reward_id!r} is out of stock")
         return reward.cost_by_tier.get(tier or "", reward.cost)
 
-    async def commit(self, redemption_id: int, points: int | None) -> RedemptionOut:
-        return await self._resolve(redemption_id, "committed", points)
+    async def commit(
+        self,
+        redemption_id: int,
+        points: int | None,
+        *,
+        then: Callable[[AsyncConnection, Any], Awaitable[None]] | None = None,
+    ) -> RedemptionOut:
+        """Capture the hold; `then` runs in the same transaction (e.g. to issue the
+        coupon that the points paid for)."""
+        return await self._resolve(redemption_id, "committed", points, then=then)
 
     async def cancel(self, redemption_id: int) -> RedemptionOut:
         return await self._resolve(redemption_id, "cancelled", 0)
@@ -243,7 +247,12 @@ class RedemptionService:
             return await self._out(conn, program, redemption_id)
 
     async def _resolve(
-        self, redemption_id: int, state: str, points: int | None, at: datetime | None = None
+        self,
+        redemption_id: int,
+        state: str,
+        points: int | None,
+        at: datetime | None = None,
+        then: Callable[[AsyncConnection, Any], Awaitable[None]] | None = None,
     ) -> RedemptionOut:
         now = at or self._clock.now()
         _, program = await self._programs.active(now)
@@ -305,6 +314,8 @@ class RedemptionService:
                     resolved_at=now,
                 )
             )
+            if then is not None:
+                await then(conn, row)
             return await self._out(conn, program, redemption_id)
 
     async def _release(
@@ -400,7 +411,7 @@ class RedemptionService:
         )
 
 
-_PERIODS = {
+LIMIT_PERIODS = {
     "day": timedelta(days=1),
     "week": timedelta(weeks=1),
     "month": timedelta(days=30),
@@ -408,7 +419,17 @@ _PERIODS = {
 }
 
 
-def _not_eligible(reward: Any, tier: str | None, tags: set[str], now: datetime) -> list[str]:
+def limit_reason(reward: Any, redeemed_at: list[datetime], now: datetime) -> str | None:
+    """Why the member's earlier redemptions of `reward` stop another one, if they do."""
+    limit = reward.limit
+    if limit is None:
+        return None
+    since = None if limit.period == "lifetime" else now - LIMIT_PERIODS[limit.period]
+    count = sum(1 for at in redeemed_at if since is None or at >= since)
+    return f"limit of {limit.max} per {limit.period} reached" if count >= limit.max else None
+
+
+def not_eligible(reward: Any, tier: str | None, tags: set[str], now: datetime) -> list[str]:
     reasons = []
     if reward.valid_from is not None and now < reward.valid_from:
         reasons.append(f"not available before {reward.valid_from.isoformat()}")

@@ -1,0 +1,1 @@
+"""The rewards catalog as members see it, and coupons issued from it."""
