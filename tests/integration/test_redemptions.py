@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from loyalty.bootstrap import Container
 from loyalty.clock import FixedClock
@@ -210,4 +211,93 @@ async def test_fifty_buyers_of_a_reward_with_stock_ten_get_exactly_ten(
     statuses = [r.status_code for r in responses]
     assert statuses.count(201) == 10
     assert {r.json()["code"] for r in responses if r.status_code != 201} == {"out_of_stock"}
+    assert (await verify(till.db)).ok
+
+
+async def _pay_with_points(
+    client: httpx.AsyncClient, keys: dict[str, str], points: int, order: str, total: str
+) -> Any:
+    hold = (await _hold(client, keys, f"pay-{order}", points=points)).json()
+    committed = await client.post(
+        f"/v1/redemptions/{hold['id']}/commit", json={}, headers={"Authorization": keys["pos"]}
+    )
+    assert committed.status_code == 200, committed.text
+    purchase = {
+        "type": "purchase",
+        "member_id": "M1",
+        "order_id": order,
+        "total": total,
+        "payment_method": "points",
+        "redemption_id": hold["id"],
+        "occurred_at": "2026-06-15T09:00:00Z",
+    }
+    posted = await client.post(
+        "/v1/events",
+        json=purchase,
+        headers={"Authorization": keys["pos"], "Idempotency-Key": order},
+    )
+    assert posted.status_code == 201, posted.text
+    return hold
+
+
+async def _refund(
+    client: httpx.AsyncClient, keys: dict[str, str], order: str, total: str, key: str
+) -> Any:
+    body = {
+        "type": "refund",
+        "member_id": "M1",
+        "order_id": order,
+        "total": total,
+        "occurred_at": "2026-06-15T09:10:00Z",
+    }
+    response = await client.post(
+        "/v1/events", json=body, headers={"Authorization": keys["pos"], "Idempotency-Key": key}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_refunding_a_purchase_paid_with_points_gives_them_back(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    hold = await _pay_with_points(client, keys, 400, "O1", "40.00")
+    # The purchase itself earns 40 points (base rule) on top of the 600 left.
+    assert (await _balance(client, keys))["available"] == 640
+    half = await _refund(client, keys, "O1", "20.00", "r1")
+    assert half["points_restored"] == 200
+    rest = await _refund(client, keys, "O1", "20.00", "r2")
+    assert rest["points_restored"] == 200
+    balance = await _balance(client, keys)
+    assert (balance["available"], balance["lifetime_redeemed"]) == (1000, 0)
+    reuse = {
+        "type": "purchase",
+        "member_id": "M1",
+        "order_id": "O2",
+        "total": "5.00",
+        "redemption_id": hold["id"],
+        "occurred_at": "2026-06-15T09:00:00Z",
+    }
+    again = await client.post(
+        "/v1/events", json=reuse, headers={"Authorization": keys["pos"], "Idempotency-Key": "o2"}
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "redemption_already_used"
+    assert (await verify(till.db)).ok
+
+
+async def test_points_restored_after_their_lot_expired_go_to_expired(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
+) -> None:
+    await _pay_with_points(client, keys, 1000, "O1", "10.00")
+    clock.set(clock.now() + timedelta(days=40))  # the welcome lot expired meanwhile
+    refund = await _refund(client, keys, "O1", "10.00", "r1")
+    assert refund["points_restored"] == 1000
+    # Nothing comes back to spend: the order's own 10 points are clawed back, and the
+    # 1000 that paid for it went to expired with their lot.
+    assert (await _balance(client, keys))["available"] == 0
+    async with till.db.read() as conn:
+        expired = await conn.scalar(
+            text("SELECT sum(amount) FROM ledger_entries WHERE account = 'expired'")
+        )
+    assert expired == 1000
     assert (await verify(till.db)).ok

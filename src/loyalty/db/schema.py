@@ -211,6 +211,8 @@ orders = Table(
     Column("clawed", BigInteger(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("occurred_at", UtcDateTime(), nullable=False),
+    # The points-as-payment redemption that paid for (part of) the order, if any.
+    Column("redemption_id", BigIntId, ForeignKey("redemptions.id"), nullable=True, unique=True),
     UniqueConstraint("member_id", "order_id"),
 )
 Index("ix_orders_member_id_occurred_at", orders.c.member_id, orders.c.occurred_at)
@@ -293,6 +295,9 @@ redemptions = Table(
     Column("committed_points", BigInteger(), nullable=True),
     Column("state", String(12), nullable=False),
     Column("hold_txn_id", BigIntId, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("commit_txn_id", BigIntId, ForeignKey("ledger_transactions.id"), nullable=True),
+    # Points given back because the purchase they paid for was refunded.
+    Column("restored_points", BigInteger(), nullable=False, server_default="0"),
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("resolved_at", UtcDateTime(), nullable=True),

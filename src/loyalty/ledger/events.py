@@ -26,6 +26,7 @@ from loyalty.db.engine import Database, dialect_insert
 from loyalty.db.schema import balances, events, lots, members, orders, rule_usage
 from loyalty.errors import Conflict, FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
+from loyalty.ledger import redemptions as payments
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.model import AwardOut, EventIn, EventOutcome
 from loyalty.ledger.posting import LotView, Posting, allocate, clawback_share, expiry_for
@@ -301,6 +302,16 @@ class _Judge:
         """Record the purchase for later refunds; an order id posted twice is refused
         (under another idempotency key it would otherwise earn twice)."""
         event = self.event
+        if event.redemption_id is not None:
+            await payments.check_payment(self.conn, self.member.id, event.redemption_id)
+            used = await self.conn.scalar(
+                select(orders.c.order_id).where(orders.c.redemption_id == event.redemption_id)
+            )
+            if used is not None:
+                raise Conflict(
+                    "redemption_already_used",
+                    f"redemption {event.redemption_id} already paid for order {used!r}",
+                )
         order_ref = await self.conn.scalar(
             dialect_insert(self.db, orders)
             .values(
@@ -316,6 +327,7 @@ class _Judge:
                 clawed=0,
                 created_at=self.posting.at,
                 occurred_at=event.occurred_at,
+                redemption_id=event.redemption_id,
             )
             .on_conflict_do_nothing(index_elements=["member_id", "order_id"])
             .returning(orders.c.id)
@@ -405,6 +417,16 @@ class _Judge:
         referral_changes, referral_lifetime = await referrals.on_refund(
             self.conn, order.id, order.event_id, self.posting
         )
+        restored, payment_changes = 0, list[dict[str, Any]]()
+        if order.redemption_id is not None:
+            restored, payment_changes = await payments.restore_payment(
+                self.conn,
+                order.redemption_id,
+                member.id,
+                lambda paid, already: clawback_share(paid, already, refunded, order.total),
+                self.posting,
+                self.posting.at,
+            )
         await self.conn.execute(
             update(orders)
             .where(orders.c.id == order.id)
@@ -420,10 +442,11 @@ class _Judge:
             event_id=self.event_id,
             program_version=self.version,
             shortfall=shortfall,
-            lot_changes=changes + referral_changes,
+            lot_changes=changes + referral_changes + payment_changes,
             lifetime=_lifetime(
                 {member.id: -(claw - shortfall) if policy == "floor" else -claw},
                 referral_lifetime,
+                redeemed={member.id: -restored},
             ),
         )
         return EventOutcome(
@@ -435,6 +458,7 @@ class _Judge:
             points=-clawed,
             clawed_back=clawed,
             shortfall=shortfall,
+            points_restored=restored,
             balances=balances[member.id],
         )
 
@@ -561,13 +585,18 @@ def _line_share(paid: Decimal, units: int, quantity: int) -> Decimal:
     return (paid * units / quantity).quantize(_MONEY_QUANTUM, ROUND_HALF_EVEN)
 
 
-def _lifetime(*parts: dict[int, int]) -> dict[int, tuple[int, int]]:
-    """Lifetime-earned changes per member, added up across parts of one posting."""
-    total: dict[int, int] = {}
-    for part in parts:
+def _lifetime(
+    *earned: dict[int, int], redeemed: dict[int, int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """Lifetime earned and redeemed changes per member, added up across the parts of
+    one posting."""
+    total: dict[int, tuple[int, int]] = {}
+    for part, slot in [*((part, 0) for part in earned), (redeemed or {}, 1)]:
         for who, points in part.items():
-            total[who] = total.get(who, 0) + points
-    return {who: (points, 0) for who, points in total.items()}
+            sums = list(total.get(who, (0, 0)))
+            sums[slot] += points
+            total[who] = (sums[0], sums[1])
+    return total
 
 
 def _check_amounts(event: EventIn) -> None:

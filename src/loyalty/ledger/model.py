@@ -45,6 +45,9 @@ class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     attributes: Annotated[dict[str, Any], msgspec.Meta(max_length=64)] = msgspec.field(
         default_factory=dict
     )
+    # A purchase paid (partly) with points names the committed redemption, so that a
+    # refund gives those points back.
+    redemption_id: int | None = None
 
 
 class AwardOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +75,7 @@ class EventOutcome(msgspec.Struct, frozen=True, kw_only=True):
     points: int
     clawed_back: int = 0
     shortfall: int = 0
+    points_restored: int = 0
     balances: Balances
     tier_change: TierChange | None = None
 

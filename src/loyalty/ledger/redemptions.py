@@ -289,7 +289,7 @@ class RedemptionService:
                     ]
                 )
             posting, changes = await self._release(conn, row.hold_txn_id, member, captured, now)
-            await book.write(
+            txn_id, _ = await book.write(
                 conn,
                 posting,
                 kind="redeem" if captured else "release",
@@ -311,6 +311,7 @@ class RedemptionService:
                 .values(
                     state="committed" if captured else state,
                     committed_points=captured if captured else None,
+                    commit_txn_id=txn_id if captured else None,
                     resolved_at=now,
                 )
             )
@@ -440,3 +441,92 @@ def not_eligible(reward: Any, tier: str | None, tags: set[str], now: datetime) -
     if reward.tags and not tags & set(reward.tags):
         reasons.append(f"for members tagged {', '.join(reward.tags)}")
     return reasons
+
+
+async def check_payment(conn: AsyncConnection, member: int, redemption_id: int) -> None:
+    """A purchase may name the committed points-as-payment redemption that paid for it,
+    once, so that refunding the purchase gives those points back."""
+    paid = (
+        await conn.execute(
+            select(redemptions.c.state, redemptions.c.reward_id, redemptions.c.member_id).where(
+                redemptions.c.id == redemption_id
+            )
+        )
+    ).one_or_none()
+    if paid is None or paid.member_id != member or paid.state != "committed" or paid.reward_id:
+        raise InvalidInput.from_fields(
+            [
+                FieldError(
+                    "redemption_id",
+                    "invalid_redemption",
+                    "not a committed points payment of this member",
+                )
+            ]
+        )
+
+
+async def restore_payment(
+    conn: AsyncConnection,
+    redemption_id: int,
+    member: int,
+    share: Callable[[int, int], int],
+    posting: Posting,
+    now: datetime,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Give back the points that paid for a refunded purchase: `share(paid, already)`
+    says how many, now. They return to the lots they came from, or to `expired` where
+    a lot's time has passed. Returns the points and the lot changes."""
+    row = (
+        await conn.execute(
+            select(
+                redemptions.c.committed_points,
+                redemptions.c.restored_points,
+                redemptions.c.commit_txn_id,
+            ).where(redemptions.c.id == redemption_id)
+        )
+    ).one()
+    points = share(row.committed_points or 0, row.restored_points)
+    if points <= 0:
+        return 0, []
+    spent = (
+        await conn.execute(
+            select(
+                ledger_entries.c.lot_id, ledger_entries.c.amount, lots.c.expires_at, lots.c.status
+            )
+            .join(lots, lots.c.id == ledger_entries.c.lot_id)
+            .where(
+                ledger_entries.c.txn_id == row.commit_txn_id,
+                ledger_entries.c.account == Account.REDEEMED.value,
+            )
+        )
+    ).all()
+    back, _ = allocate([LotView(r.lot_id, r.amount, r.expires_at) for r in spent], points)
+    status = {r.lot_id: (r.status, r.expires_at) for r in spent}
+    changes: list[dict[str, Any]] = []
+    for lot_id, amount in back:
+        lot_status, expires_at = status[lot_id]
+        if lot_status == "expired" or (expires_at is not None and expires_at <= now):
+            posting.move(
+                amount,
+                (Account.REDEEMED, None),
+                (Account.EXPIRED, None),
+                lot_id=lot_id,
+                reason="points payment refunded after its lot expired",
+            )
+            continue
+        posting.move(
+            amount,
+            (Account.REDEEMED, None),
+            (Account.AVAILABLE, member),
+            lot_id=lot_id,
+            reason="points payment refunded",
+        )
+        changes.append(
+            {"lot": lot_id, "remaining_delta": amount, "clawed_delta": 0, "new_status": lot_status}
+        )
+    await conn.execute(
+        update(redemptions)
+        .where(redemptions.c.id == redemption_id)
+        .values(restored_points=redemptions.c.restored_points + points)
+    )
+    return points, changes
