@@ -24,6 +24,7 @@ rewards:
     { kind: discount, value: "10.00", cost: 300, coupon_days: 7, limit: { max: 1, period: week } }
   vase: { kind: gift, cost: 200, stock: 1 }
   lounge: { kind: percent_off, percent: "20", cost: 50, tiers: [gold] }
+  regulars: { kind: gift, cost: 10, when: { has_tags: regular } }
 rules: []
 """
 
@@ -56,7 +57,7 @@ async def test_catalog_says_what_a_member_can_redeem_and_why_not(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     plain = (await client.get("/v1/rewards", headers={"Authorization": keys["pos"]})).json()
-    assert [r["id"] for r in plain] == ["lounge", "ten-off", "vase"]
+    assert [r["id"] for r in plain] == ["lounge", "regulars", "ten-off", "vase"]
     assert plain[0]["redeemable"] is None
     mine = {
         r["id"]: r
@@ -68,6 +69,15 @@ async def test_catalog_says_what_a_member_can_redeem_and_why_not(
     }
     assert mine["ten-off"]["redeemable"] is True
     assert mine["lounge"]["reasons"] == ["for tiers gold (member is member)"]
+    assert mine["regulars"]["redeemable"] is False
+    assert "regular" in mine["regulars"]["reasons"][0]
+    refused = await _redeem(client, keys, "regulars", "g1")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "reward_not_redeemable"
+    await client.patch(
+        "/v1/members/M1", json={"tags": ["regular"]}, headers={"Authorization": keys["app"]}
+    )
+    assert (await _redeem(client, keys, "regulars", "g2")).status_code == 201
     await _redeem(client, keys, "vase", "v1")
     after = {
         r["id"]: r
@@ -89,7 +99,7 @@ async def test_catalog_says_what_a_member_can_redeem_and_why_not(
         ).json()
     }
     assert "limit of 1 per week reached" in again["ten-off"]["reasons"]
-    assert "needs 300 points, member has 100" in again["ten-off"]["reasons"]
+    assert "needs 300 points, member has 90" in again["ten-off"]["reasons"]
 
 
 async def test_one_step_redemption_issues_a_coupon_used_exactly_once(

@@ -20,9 +20,12 @@ from loyalty.errors import FieldError, InvalidInput
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.events import engine_event
 from loyalty.ledger.model import EventIn
+from loyalty.members.judging import member_input
 from loyalty.program.model import BacktestWindow, SimulateRequest
 from loyalty.program.service import ProgramService
-from loyalty.rules import CounterKey, MemberInput, Program
+from loyalty.rules import CounterKey, Program
+from loyalty.tiers.ladder import Ladder
+from loyalty.tiers.service import effective_tier
 
 
 class RuleDelta(msgspec.Struct, frozen=True, kw_only=True):
@@ -87,18 +90,12 @@ async def backtest(db: Database, draft: Program, window: BacktestWindow) -> Back
                 .group_by(ledger_entries.c.rule_id)
             )
             recorded.update({rule: int(points) for rule, points in credited if rule})
+    ladder = Ladder(tuple(draft.spec.tiers))
     drafted: dict[str, int] = defaultdict(int)
     counters: dict[CounterKey, int] = defaultdict(int)
     for row in rows[: window.limit]:
         event = engine_event(msgspec.convert(row.payload, EventIn))
-        member = MemberInput(
-            member_id=row.member_id,
-            tags=frozenset(row.tags),
-            attributes=row.attributes,
-            joined_at=row.joined_at,
-            birthday=row.birthday,
-            timezone=row.timezone,
-        )
+        member = member_input(row, effective_tier(row, ladder, window.end))
         result = draft.evaluate(event, member, counters)
         for increment in result.counter_increments:
             counters[increment.key] += increment.amount

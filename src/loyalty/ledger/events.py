@@ -30,10 +30,11 @@ from loyalty.ledger import redemptions as payments
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.model import AwardOut, EventIn, EventOutcome
 from loyalty.ledger.posting import LotView, Posting, allocate, clawback_share, expiry_for
+from loyalty.members.judging import member_input
 from loyalty.members.validation import new_referral_code
 from loyalty.program.service import ProgramService
 from loyalty.referrals import service as referrals
-from loyalty.rules import CounterKey, Evaluation, EventInput, LineItem, MemberInput, Program
+from loyalty.rules import CounterKey, Evaluation, EventInput, LineItem, Program
 from loyalty.tiers.ladder import Ladder
 from loyalty.tiers.service import TierService, effective_tier
 
@@ -188,15 +189,7 @@ class _Judge:
             )
         judged = engine_event(event)
         ladder = Ladder(tuple(self.program.spec.tiers))
-        who = MemberInput(
-            member_id=member.member_id,
-            tier=effective_tier(member, ladder, self.posting.at),
-            tags=frozenset(member.tags),
-            attributes=member.attributes,
-            joined_at=member.joined_at,
-            birthday=member.birthday,
-            timezone=member.timezone,
-        )
+        who = member_input(member, effective_tier(member, ladder, self.posting.at))
         counters = await self._counters(self.program.counter_keys(judged, who))
         evaluation = self.program.evaluate(judged, who, counters)
         order_ref = await self._order(evaluation) if event.type == "purchase" else None

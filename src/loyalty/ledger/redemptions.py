@@ -27,6 +27,7 @@ from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.model import Balances
 from loyalty.ledger.posting import LotView, Posting, allocate
+from loyalty.members.judging import member_input
 from loyalty.members.model import MemberId
 from loyalty.program.service import ProgramService
 from loyalty.rules import Program
@@ -181,6 +182,9 @@ class RedemptionService:
             raise NotFound("reward_not_found", f"no reward {reward_id!r} in the catalog")
         tier = effective_tier(member, Ladder(tuple(program.spec.tiers)), now)
         reasons = not_eligible(reward, tier, set(member.tags), now)
+        refusal = program.reward_refusal(reward_id or "", member_input(member, tier), now)
+        if refusal:
+            reasons.append(refusal)
         if reward.limit is not None:
             times = await conn.execute(
                 select(redemptions.c.created_at).where(

@@ -24,8 +24,11 @@ from loyalty.errors import FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.posting import Posting
+from loyalty.members.judging import member_input
 from loyalty.referrals.model import ReferralOut, ReferralsView
-from loyalty.rules import EventInput, MemberInput, Program
+from loyalty.rules import EventInput, Program
+from loyalty.tiers.ladder import Ladder
+from loyalty.tiers.service import effective_tier
 
 REFEREE_RULE = "referral:referee"
 REFERRER_RULE = "referral:referrer"
@@ -164,15 +167,7 @@ async def on_purchase(
         await conn.execute(select(members).where(members.c.id == referral.referrer_id))
     ).one()
     event = EventInput(type="referral", occurred_at=at, attributes={"referee": member.member_id})
-    who = MemberInput(
-        member_id=referrer.member_id,
-        tier=referrer.tier,
-        tags=frozenset(referrer.tags),
-        attributes=referrer.attributes,
-        joined_at=referrer.joined_at,
-        birthday=referrer.birthday,
-        timezone=referrer.timezone,
-    )
+    who = member_input(referrer, effective_tier(referrer, Ladder(tuple(program.spec.tiers)), at))
     for award in program.evaluate(event, who).awards:
         _credit(credits, posting, referrer.id, award.points, award.rule_id, award.reason, vests_at)
     await conn.execute(

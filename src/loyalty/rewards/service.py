@@ -17,6 +17,7 @@ from loyalty.db.engine import Database
 from loyalty.db.schema import balances, coupons, members, redemptions, reward_stock
 from loyalty.errors import Conflict, NotFound
 from loyalty.ledger.redemptions import HoldIn, RedemptionService, limit_reason, not_eligible
+from loyalty.members.judging import member_input
 from loyalty.members.validation import REFERRAL_ALPHABET
 from loyalty.program.service import ProgramService
 from loyalty.tiers.ladder import Ladder
@@ -114,6 +115,9 @@ class RewardService:
             reasons: list[str] = []
             if member is not None:
                 reasons = not_eligible(reward, tier, set(member.tags), now)
+                refusal = program.reward_refusal(reward_id, member_input(member, tier), now)
+                if refusal:
+                    reasons.append(refusal)
                 if left == 0:
                     reasons.append("out of stock")
                 limited = limit_reason(reward, history[reward_id], now)

@@ -162,13 +162,30 @@ class _Compiler:
             multiplier_stacking=spec.multiplier_stacking,
             max_points_per_event=spec.max_points_per_event,
         )
+        reward_checks = {
+            reward_id: compile_condition(
+                reward.when,
+                Scope(
+                    self.tree,
+                    self.errors,
+                    None,
+                    "member",
+                    tiers,
+                    spec.stores.keys(),
+                    custom_dates,
+                    ("rewards", reward_id, "when"),
+                ),
+            )
+            for reward_id, reward in spec.rewards.items()
+            if reward.when is not None
+        }
         builder = _RuleBuilder(self, spec, tiers, custom_dates)
         compiled = [builder.build(index, rule) for index, rule in rules]
         builder.check_references(rules)
         self._check_tests(tests, spec, tiers, {rule.id for _, rule in rules})
         zones = {store_id: store.timezone for store_id, store in spec.stores.items()}
         clocks = Clocks(spec.timezone if is_zone(spec.timezone) else "UTC", zones)
-        return Program(
+        program = Program(
             info,
             [c for c in compiled if c is not None],
             clocks,
@@ -177,6 +194,8 @@ class _Compiler:
             self.tree,
             version,
         )
+        program.reward_checks = reward_checks
+        return program
 
     def _zone(self, name: str, path: PathKey, rule_id: str | None = None) -> None:
         if not is_zone(name):

@@ -149,6 +149,8 @@ class Program:
         self.tests = tuple(tests)
         self.tree = tree
         self.version_hash = version_hash
+        # Rewards' `when` conditions, by reward id (set by the compiler).
+        self.reward_checks: dict[str, Check] = {}
         self._clocks = clocks
         self._by_id = {rule.id: rule for rule in self.rules}
         self._has_groups = any(rule.group is not None for rule in self.rules)
@@ -198,6 +200,16 @@ class Program:
             found = tuple(r for r in self._by_trigger.get(trigger, ()) if r.is_active(at))
             self._active_cache[slot] = found
         return found
+
+    def reward_refusal(self, reward_id: str, member: MemberInput, at: datetime) -> str | None:
+        """Why the reward's `when` condition refuses the member at `at`, if it does."""
+        check = self.reward_checks.get(reward_id)
+        if check is None:
+            return None
+        ctx = EvalContext(
+            EventInput(type="custom", name="redemption", occurred_at=at), member, self._clocks
+        )
+        return None if check.test(ctx) else check.explain(ctx)
 
     def counter_keys(self, event: EventInput, member: MemberInput) -> tuple[CounterKey, ...]:
         """Every counter `evaluate` may read for this event; the ledger supplies their values."""

@@ -292,6 +292,9 @@ class RewardSpec(Spec):
     sku: str | None = None  # free_product
     tiers: list[str] = msgspec.field(default_factory=list)  # empty: every tier
     tags: list[str] = msgspec.field(default_factory=list)  # a member needs one of them
+    # Any member condition rules use (tier, tags, attributes, days since joining,
+    # birthday month...), judged at the moment of redemption.
+    when: ConditionSpec | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     stock: int | None = None
