@@ -11,7 +11,6 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
-from loyalty.errors import FieldError, InvalidInput
 from loyalty.ledger.events import EventService
 from loyalty.ledger.model import (
     AdjustmentIn,
@@ -25,8 +24,13 @@ from loyalty.ledger.service import LedgerService
 
 REPLAY_HEADER = "Idempotent-Replay"
 IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(name="Idempotency-Key", description="Required: one key per business event."),
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="Required: one key per business event (retries reuse it).",
+        min_length=1,
+        max_length=200,
+    ),
 ]
 
 
@@ -40,21 +44,13 @@ class EventController(Controller):
         request: Request[Principal, Any, Any],
         data: JSONBody[EventIn],
         events: NamedDependency[EventService],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey,
     ) -> Response[Any]:
         """Post a purchase, refund, signup, referral or custom event.
 
         Retrying with the same Idempotency-Key and body returns the stored outcome
         (header Idempotent-Replay: true); the same key with another body is a 409.
         """
-        if idempotency_key is None:
-            raise InvalidInput.from_fields(
-                [
-                    FieldError(
-                        "Idempotency-Key", "required", "the Idempotency-Key header is required"
-                    )
-                ]
-            )
         recorded = await events.record(request.user, idempotency_key, data)
         headers = {REPLAY_HEADER: "true"} if recorded.replay else {}
         return Response(recorded.body, status_code=recorded.status, headers=headers)

@@ -37,6 +37,7 @@ _HTTP_CODES: dict[type[HTTPException], str] = {
 }
 # msgspec reports where a body went wrong as "... - at `$.field[0].sub`".
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"^Missing required \w+ parameter '(?P<name>[^']+)'")
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
 
 log = structlog.get_logger("loyalty.api")
@@ -84,6 +85,9 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
 def _validation_error(exc: ValidationException) -> Response[dict[str, Any]]:
     details = exc.extra if isinstance(exc.extra, list) else []
     errors = [_field_error(item) for item in details if isinstance(item, dict)]
+    missing = _MISSING.match(exc.detail)
+    if not errors and missing:
+        errors = [FieldError(missing["name"], "required", f"{missing['name']} is required")]
     if not errors:
         return problem(HTTPStatus.BAD_REQUEST, "malformed_request", exc.detail)
     names = ", ".join(error.field for error in errors)

@@ -11,7 +11,6 @@ from litestar.params import FromPath, JSONBody
 from loyalty.api.ledger import REPLAY_HEADER, IdempotencyKey
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
-from loyalty.errors import FieldError, InvalidInput
 from loyalty.ledger.redemptions import CommitIn, HoldIn, RedemptionOut, RedemptionService
 
 TILL = allow(Role.POS, Role.APP)
@@ -27,18 +26,10 @@ class RedemptionController(Controller):
         request: Request[Principal, Any, Any],
         data: JSONBody[HoldIn],
         redemptions: NamedDependency[RedemptionService],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey,
     ) -> Response[RedemptionOut]:
         """Hold points (`points`, as payment) or a catalog reward (`reward_id`) until
         `hold_seconds` pass; then commit or cancel it. Idempotent like /v1/events."""
-        if idempotency_key is None:
-            raise InvalidInput.from_fields(
-                [
-                    FieldError(
-                        "Idempotency-Key", "required", "the Idempotency-Key header is required"
-                    )
-                ]
-            )
         out, created = await redemptions.reserve(request.user, idempotency_key, data)
         return Response(out, status_code=201, headers={} if created else {REPLAY_HEADER: "true"})
 

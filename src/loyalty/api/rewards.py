@@ -11,7 +11,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from loyalty.api.ledger import IdempotencyKey
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
-from loyalty.errors import FieldError, InvalidInput
 from loyalty.rewards.service import (
     CouponOut,
     FulfilIn,
@@ -45,17 +44,9 @@ class CouponController(Controller):
         member_id: FromPath[str],
         data: JSONBody[RedeemIn],
         rewards: NamedDependency[RewardService],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey,
     ) -> CouponOut:
         """Redeem a reward in one step: points are spent and a coupon is issued."""
-        if idempotency_key is None:
-            raise InvalidInput.from_fields(
-                [
-                    FieldError(
-                        "Idempotency-Key", "required", "the Idempotency-Key header is required"
-                    )
-                ]
-            )
         return await rewards.redeem(request.user, idempotency_key, member_id, data)
 
     @get("/members/{member_id:str}/coupons", opt=allow(Role.APP, Role.MARKETER))

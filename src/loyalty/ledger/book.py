@@ -18,7 +18,7 @@ from loyalty.db.schema import balances, ledger_entries, ledger_transactions, lot
 from loyalty.errors import Conflict, NotFound
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.model import Balances
-from loyalty.ledger.posting import Posting
+from loyalty.ledger.posting import LotView, Posting
 
 
 @dataclass
@@ -223,3 +223,29 @@ async def lock_member_by_id(conn: AsyncConnection, member: int) -> int:
         select(balances.c.member_id).where(balances.c.member_id == member).with_for_update()
     )
     return member
+
+
+async def spendable_lots(
+    conn: AsyncConnection, member: int, *, except_order: int | None = None
+) -> list[LotView]:
+    """The member's lots with points left to spend (optionally not those of an order)."""
+    statement = select(lots.c.id, lots.c.remaining, lots.c.expires_at).where(
+        lots.c.member_id == member, lots.c.status == "available", lots.c.remaining > 0
+    )
+    if except_order is not None:
+        statement = statement.where(lots.c.order_ref.is_distinct_from(except_order))
+    return [LotView(*row) for row in await conn.execute(statement)]
+
+
+async def lots_moved(conn: AsyncConnection, txn_id: int | None, account: Account) -> list[Any]:
+    """What a transaction moved into `account`, lot by lot, with each lot's state:
+    rows of (lot_id, amount, expires_at, status)."""
+    return list(
+        await conn.execute(
+            select(
+                ledger_entries.c.lot_id, ledger_entries.c.amount, lots.c.expires_at, lots.c.status
+            )
+            .join(lots, lots.c.id == ledger_entries.c.lot_id)
+            .where(ledger_entries.c.txn_id == txn_id, ledger_entries.c.account == account.value)
+        )
+    )

@@ -474,16 +474,12 @@ class _Judge:
         left = self._take(own, "pending", points, changes, clawed=True)
         left = self._take(own, "available", left, changes, clawed=True)
         if left:
-            others = (
-                await self.conn.execute(
-                    select(lots.c.id, lots.c.status, lots.c.remaining, lots.c.expires_at).where(
-                        lots.c.member_id == self.member.id,
-                        lots.c.status == "available",
-                        lots.c.remaining > 0,
-                        lots.c.order_ref.is_distinct_from(order_ref),
-                    )
+            others = [
+                _Lot(lot.id, "available", lot.remaining, lot.expires_at)
+                for lot in await book.spendable_lots(
+                    self.conn, self.member.id, except_order=order_ref
                 )
-            ).all()
+            ]
             left = self._take(others, "available", left, changes, clawed=False)
         shortfall = left
         if shortfall and policy == "negative_balance":
@@ -576,6 +572,16 @@ def _line_share(paid: Decimal, units: int, quantity: int) -> Decimal:
     if units >= quantity:
         return paid
     return (paid * units / quantity).quantize(_MONEY_QUANTUM, ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class _Lot:
+    """A lot as the clawback sees it."""
+
+    id: int
+    status: str
+    remaining: int
+    expires_at: datetime | None
 
 
 def _lifetime(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loyalty.auth.keys import Principal
 from loyalty.clock import Clock
 from loyalty.db.engine import Database, dialect_insert
-from loyalty.db.schema import ledger_entries, lots, members, redemptions, reward_stock
+from loyalty.db.schema import members, redemptions, reward_stock
 from loyalty.errors import Conflict, FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
@@ -109,16 +109,7 @@ class RedemptionService:
                     "insufficient_points",
                     f"member has {member.available} available points, the hold needs {points}",
                 )
-            rows = (
-                await conn.execute(
-                    select(lots.c.id, lots.c.remaining, lots.c.expires_at).where(
-                        lots.c.member_id == member.id,
-                        lots.c.status == "available",
-                        lots.c.remaining > 0,
-                    )
-                )
-            ).all()
-            taken, short = allocate([LotView(*row) for row in rows], points)
+            taken, short = allocate(await book.spendable_lots(conn, member.id), points)
             if short:
                 raise InvalidInput(
                     "insufficient_points", f"only {points - short} points can be held"
@@ -328,21 +319,7 @@ class RedemptionService:
     ) -> tuple[Posting, list[dict[str, Any]]]:
         """Capture `captured` points from the held lots, soonest-expiring first; give
         the rest back to the lots they came from (or to expired, if their time passed)."""
-        held = (
-            await conn.execute(
-                select(
-                    ledger_entries.c.lot_id,
-                    ledger_entries.c.amount,
-                    lots.c.expires_at,
-                    lots.c.status,
-                )
-                .join(lots, lots.c.id == ledger_entries.c.lot_id)
-                .where(
-                    ledger_entries.c.txn_id == hold_txn,
-                    ledger_entries.c.account == Account.HELD.value,
-                )
-            )
-        ).all()
+        held = await book.lots_moved(conn, hold_txn, Account.HELD)
         taken = dict(
             allocate([LotView(r.lot_id, r.amount, r.expires_at) for r in held], captured)[0]
         )
@@ -492,18 +469,7 @@ async def restore_payment(
     points = share(row.committed_points or 0, row.restored_points)
     if points <= 0:
         return 0, []
-    spent = (
-        await conn.execute(
-            select(
-                ledger_entries.c.lot_id, ledger_entries.c.amount, lots.c.expires_at, lots.c.status
-            )
-            .join(lots, lots.c.id == ledger_entries.c.lot_id)
-            .where(
-                ledger_entries.c.txn_id == row.commit_txn_id,
-                ledger_entries.c.account == Account.REDEEMED.value,
-            )
-        )
-    ).all()
+    spent = await book.lots_moved(conn, row.commit_txn_id, Account.REDEEMED)
     back, _ = allocate([LotView(r.lot_id, r.amount, r.expires_at) for r in spent], points)
     status = {r.lot_id: (r.status, r.expires_at) for r in spent}
     changes: list[dict[str, Any]] = []

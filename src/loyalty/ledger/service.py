@@ -34,7 +34,7 @@ from loyalty.ledger.model import (
     TierSummary,
     TransactionOut,
 )
-from loyalty.ledger.posting import LotView, Posting, allocate, expiry_for
+from loyalty.ledger.posting import Posting, allocate, expiry_for
 from loyalty.program.service import ProgramService
 from loyalty.tiers.ladder import Ladder
 from loyalty.tiers.service import effective_tier
@@ -85,16 +85,7 @@ class LedgerService:
                 )
             else:
                 wanted = -adjustment.points
-                rows = (
-                    await conn.execute(
-                        select(lots.c.id, lots.c.remaining, lots.c.expires_at).where(
-                            lots.c.member_id == member.id,
-                            lots.c.status == "available",
-                            lots.c.remaining > 0,
-                        )
-                    )
-                ).all()
-                taken, short = allocate([LotView(*row) for row in rows], wanted)
+                taken, short = allocate(await book.spendable_lots(conn, member.id), wanted)
                 if short or member.available < wanted:
                     raise InvalidInput(
                         "insufficient_points",
