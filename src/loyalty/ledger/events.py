@@ -230,7 +230,7 @@ class _Judge:
             lifetime=_lifetime(lifetime),
         )
         change = await self.tiers.after_earn(
-            self.conn, self.program, member.id, self.event_id, event.occurred_at
+            self.conn, self.program, member, self.event_id, event.occurred_at
         )
         return EventOutcome(
             event_id=self.event_id,

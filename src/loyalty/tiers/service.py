@@ -117,20 +117,22 @@ class TierService:
         self._programs = programs
 
     async def after_earn(
-        self, conn: AsyncConnection, program: Program, member_id: int, event_id: int, at: datetime
+        self, conn: AsyncConnection, program: Program, member: Any, event_id: int, at: datetime
     ) -> TierChange | None:
-        """Upgrade the member if the event's figures reach a higher tier."""
+        """Upgrade `member` (the row the event locked: id, tier, joined_at) if the
+        event's figures reach a higher tier."""
         ladder = Ladder(tuple(program.spec.tiers))
-        if ladder.next_above(ladder.entry) is None:
+        current = member.tier if member.tier is not None else ladder.entry
+        # Nothing to reach above the current tier: no figures to read on this event.
+        if ladder.next_above(current) is None:
             return None
-        row = (await conn.execute(select(*_TIER_COLUMNS).where(members.c.id == member_id))).one()
         policy, zone = program.spec.tier_policy, ZoneInfo(program.info.timezone)
-        start, end = window(policy, at, zone, row.joined_at)
-        figures = (await figures_for(self._db, conn, [member_id], start, end))[member_id]
+        start, end = window(policy, at, zone, member.joined_at)
+        figures = (await figures_for(self._db, conn, [member.id], start, end))[member.id]
         reached = ladder.reached(figures)
-        current = row.tier if row.tier is not None else ladder.entry
         if ladder.rank(reached) <= ladder.rank(current):
             return None
+        row = member
         change = TierChange(from_tier=current, to_tier=reached, reason="event", at=at)
         await _record(
             conn,
