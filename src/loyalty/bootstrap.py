@@ -15,6 +15,7 @@ from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
 from loyalty.referrals.service import ReferralService
 from loyalty.rewards.service import RewardService
+from loyalty.scheduler.service import Scheduler
 from loyalty.settings import Settings
 from loyalty.tiers.service import TierService
 
@@ -42,6 +43,9 @@ class Container:
         self.ledger_jobs = LedgerJobs(self.db, self.clock)
         self.backtester = Backtester(self.db, self.programs)
         self.reports = ReportService(self.db, self.clock, self.programs)
+        self.scheduler = Scheduler(
+            self.db, self.clock, self.programs, self.ledger_jobs, self.tiers, self.redemptions
+        )
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from loyalty import __version__
 from loyalty.api.api_keys import ApiKeyController
 from loyalty.api.health import live, ready
+from loyalty.api.jobs import JobController
 from loyalty.api.ledger import EventController, PointsController
 from loyalty.api.members import MemberController
 from loyalty.api.problems import EXCEPTION_HANDLERS
@@ -39,6 +40,7 @@ from loyalty.members.service import MemberService
 from loyalty.program.service import ProgramService
 from loyalty.referrals.service import ReferralService
 from loyalty.rewards.service import RewardService
+from loyalty.scheduler.service import Scheduler
 from loyalty.settings import Settings
 from loyalty.tiers.service import TierService
 
@@ -80,6 +82,7 @@ def create_app(container: Container | None = None) -> Litestar:
             RedemptionController,
             RewardController,
             CouponController,
+            JobController,
         ],
         # OPTIONS too: this is a server-to-server API with no browser preflight to serve.
         middleware=[DefineMiddleware(ApiKeyAuthentication, exclude_http_methods=[])],
@@ -100,6 +103,7 @@ def create_app(container: Container | None = None) -> Litestar:
             "redemptions": Provide(_redemptions, sync_to_thread=False),
             "rewards": Provide(_rewards, sync_to_thread=False),
             "reports": Provide(_reports, sync_to_thread=False),
+            "scheduler": Provide(_scheduler, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -173,3 +177,8 @@ def _redemptions(state: State) -> RedemptionService:
 def _rewards(state: State) -> RewardService:
     container: Container = state.container
     return container.rewards
+
+
+def _scheduler(state: State) -> Scheduler:
+    container: Container = state.container
+    return container.scheduler

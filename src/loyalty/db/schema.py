@@ -334,3 +334,45 @@ coupons = Table(
     Column("used_order", String(100), nullable=True),
     CheckConstraint("status IN ('issued', 'used', 'cancelled')", name="status"),
 )
+
+# Scheduled gifts (birthday, holiday, anniversary): one row per member, campaign and
+# occurrence ("birthday:2026", "spring-festival:2027"). The unique key is what makes a
+# grant exactly-once however often, and on however many instances, a job runs.
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False),
+    Column("campaign", String(100), nullable=False),
+    Column("occurrence", String(120), nullable=False),
+    Column("points", BigInteger(), nullable=False),
+    Column("txn_id", BigIntId, ForeignKey("ledger_transactions.id"), nullable=True),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("member_id", "campaign", "occurrence"),
+)
+
+# A points_expiring notice was written for this lot: at most one per lot.
+expiry_warnings = Table(
+    "expiry_warnings",
+    metadata,
+    Column("lot_id", BigIntId, ForeignKey("lots.id"), primary_key=True),
+    Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# One row per scheduler job run: when, where, what it did, or why it failed.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", BigIntId, Identity(), primary_key=True),
+    Column("job", String(40), nullable=False),
+    Column("instance", String(120), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("counts", Json, nullable=False),
+    Column("error", Text(), nullable=True),
+    CheckConstraint("status IN ('running', 'ok', 'failed')", name="status"),
+)
+Index("ix_job_runs_job_id", job_runs.c.job, job_runs.c.id)

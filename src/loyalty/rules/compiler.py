@@ -23,7 +23,7 @@ from .engine import CompiledRule, Program, ProgramInfo
 from .expr import compile_expr
 from .items import ItemSelector
 from .limits import Limit
-from .schema import ProgramSpec, RuleSpec, TestSpec, as_list
+from .schema import ConditionSpec, ProgramSpec, RuleSpec, TestSpec, as_list
 from .source import PathKey, Reader, SourceTree, load_text, read_disk
 from .structure import Structurer, did_you_mean
 
@@ -152,6 +152,7 @@ class _Compiler:
         tiers = self._tiers(spec)
         self._catalog(spec, tiers)
         custom_dates = self._custom_dates(spec)
+        self._scheduled(spec, tiers, custom_dates)
         info = ProgramInfo(
             id=spec.program,
             name=spec.name,
@@ -247,6 +248,41 @@ class _Compiler:
                         ("tiers", index, "benefits", "rewards"),
                         f"tier '{tier.id}': unknown reward '{reward_id}' (rewards: {rewards})",
                     )
+
+    def _scheduled(
+        self, spec: ProgramSpec, tiers: tuple[str, ...], custom_dates: dict[str, CustomDate]
+    ) -> None:
+        """Scheduled gifts name known tiers, holidays and custom dates."""
+        known = ", ".join(tiers) or "none defined"
+        section = spec.scheduled
+        sized: list[tuple[PathKey, dict[str, int], list[str]]] = []
+        if section.birthday is not None:
+            sized.append((("scheduled", "birthday"), section.birthday.points_by_tier, []))
+        if section.anniversary is not None:
+            sized.append((("scheduled", "anniversary"), section.anniversary.points_by_tier, []))
+        seen: set[str] = set()
+        for index, campaign in enumerate(section.holidays):
+            where: PathKey = ("scheduled", "holidays", index)
+            if campaign.id in seen:
+                self.error((*where, "id"), f"duplicate campaign '{campaign.id}'")
+            seen.add(campaign.id)
+            if not _RULE_ID.match(campaign.id):
+                self.error(
+                    (*where, "id"), "campaign ids use lower-case letters, digits, '-', '_' and '.'"
+                )
+            sized.append((where, campaign.points_by_tier, campaign.tiers))
+            # The condition compiler already knows holidays and custom dates: reuse its
+            # checks (and its positioned messages) for the campaign's day.
+            day = ConditionSpec(holiday=campaign.holiday, custom_date=campaign.custom_date)
+            compile_condition(
+                day,
+                Scope(self.tree, self.errors, None, "member", tiers, (), custom_dates, where),
+            )
+        for where, by_tier, eligible in sized:
+            for field, names in (("points_by_tier", list(by_tier)), ("tiers", eligible)):
+                for name in names:
+                    if name not in tiers:
+                        self.error((*where, field), f"unknown tier '{name}' (tiers: {known})")
 
     def _custom_dates(self, spec: ProgramSpec) -> dict[str, CustomDate]:
         result: dict[str, CustomDate] = {}

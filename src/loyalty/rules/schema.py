@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
+from croniter import croniter
 
 from .inputs import EventType, LineItem
 
@@ -327,6 +328,105 @@ class RefundSpec(Spec):
     shortfall: Literal["floor", "negative_balance"] = "floor"
 
 
+class BirthdaySpec(Spec):
+    """Points on a member's birthday, sized by tier: `points_by_tier`, else the tier's
+    `benefits.birthday_points`, else `points`. Granted at local midnight in the
+    member's time zone on the day, at the start of the birthday month, or
+    `days_before` the day. A member who joined after the grant's moment gets that
+    year's gift next year, not late."""
+
+    on: Literal["day", "month_start", "days_before"] = "day"
+    days_before: int | None = None
+    points: int = 0
+    points_by_tier: dict[str, int] = msgspec.field(default_factory=dict)
+    # 29 February birthdays in other years: 28 February, or 1 March.
+    leap_day: Literal["feb28", "mar1"] = "feb28"
+    expires_after_days: int | None = None
+    template: str = "birthday"
+
+    def __post_init__(self) -> None:
+        if self.on == "days_before" and (self.days_before is None or self.days_before < 1):
+            raise ValueError("on: days_before needs `days_before` (1 or more)")
+        if self.on != "days_before" and self.days_before is not None:
+            raise ValueError(f"`days_before` only goes with on: days_before, not {self.on}")
+        _no_negative_points(self.points, self.points_by_tier)
+
+
+class AnniversarySpec(Spec):
+    """Points on each anniversary of joining (local date in the member's time zone)."""
+
+    points: int = 0
+    points_by_tier: dict[str, int] = msgspec.field(default_factory=dict)
+    expires_after_days: int | None = None
+    template: str = "anniversary"
+
+    def __post_init__(self) -> None:
+        _no_negative_points(self.points, self.points_by_tier)
+
+
+class CampaignSpec(Spec):
+    """A gift on a public holiday (from the `holidays` package) or a named custom date,
+    once a year, to the members who are eligible on the day."""
+
+    id: str
+    holiday: HolidaySpec | None = None
+    custom_date: str | None = None
+    points: int = 0
+    points_by_tier: dict[str, int] = msgspec.field(default_factory=dict)
+    tiers: list[str] = msgspec.field(default_factory=list)  # empty: every tier
+    tags: list[str] = msgspec.field(default_factory=list)  # a member needs one of them
+    consent_required: bool = False  # only members who accepted marketing
+    expires_after_days: int | None = None
+    template: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.holiday is None) == (self.custom_date is None):
+            raise ValueError(f"campaign '{self.id}' needs exactly one of: holiday, custom_date")
+        _no_negative_points(self.points, self.points_by_tier)
+
+
+class JobsSpec(Spec):
+    """When each scheduler job runs: cron expressions in the programme's time zone.
+    Grants run often so that each time zone's local midnight is met promptly."""
+
+    grants: str = "*/15 * * * *"
+    expiry: str = "5 * * * *"
+    expiry_notices: str = "0 3 * * *"
+    vesting: str = "*/15 * * * *"
+    tier_review: str = "10 0 * * *"
+    hold_timeouts: str = "* * * * *"
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if not croniter.is_valid(value):
+                raise ValueError(
+                    f"jobs.{name}: '{value}' is not a cron expression like '0 * * * *'"
+                )
+
+
+class ScheduledSpec(Spec):
+    """Scheduled grants and the scheduler's timings."""
+
+    look_back_days: int = 3  # after downtime, missed occasions this recent are still given
+    expiry_notice_days: int | None = 14  # a points_expiring notice this many days ahead
+    birthday: BirthdaySpec | None = None
+    anniversary: AnniversarySpec | None = None
+    holidays: list[CampaignSpec] = msgspec.field(default_factory=list)
+    jobs: JobsSpec = msgspec.field(default_factory=JobsSpec)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.look_back_days <= 60:
+            raise ValueError("look_back_days must be between 0 and 60")
+        if self.expiry_notice_days is not None and self.expiry_notice_days < 1:
+            raise ValueError("expiry_notice_days must be 1 or more")
+
+
+def _no_negative_points(points: int, by_tier: dict[str, int]) -> None:
+    if points < 0 or any(value < 0 for value in by_tier.values()):
+        raise ValueError("points cannot be negative")
+
+
 class ProgramSpec(Spec):
     program: str
     currency: str
@@ -344,7 +444,7 @@ class ProgramSpec(Spec):
     rewards: dict[str, RewardSpec] = msgspec.field(default_factory=dict)
     points_payment: PointsPaymentSpec | None = None
     referrals: ReferralSpec | None = None
-    scheduled: Reserved = None
+    scheduled: ScheduledSpec = msgspec.field(default_factory=ScheduledSpec)
     tier_policy: TierPolicySpec = msgspec.field(default_factory=TierPolicySpec)
     expiry: ExpirySpec = msgspec.field(default_factory=ExpirySpec)
     vesting: Reserved = None

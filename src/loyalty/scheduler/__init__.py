@@ -1,0 +1,1 @@
+"""The scheduler: timed jobs (gifts, expiry, vesting, tier review, hold timeouts)."""
