@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import click
@@ -22,6 +23,7 @@ from loyalty.logging import configure_logging
 from loyalty.program.model import ValidationReport
 from loyalty.program.service import check_program
 from loyalty.rules import Diagnostic, compile_program, read_program_files
+from loyalty.scheduler.model import JOBS
 from loyalty.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -69,7 +71,13 @@ def main() -> None:
 @click.option("--host", help="Listen address (default: LOYALTY_HOST or 127.0.0.1).")
 @click.option("--port", type=int, help="Listen port (default: LOYALTY_PORT or 8000).")
 @click.option("--workers", type=int, help="Worker processes (default: LOYALTY_WORKERS or 1).")
-def serve(host: str | None, port: int | None, workers: int | None) -> None:
+@click.option(
+    "--scheduler",
+    "with_scheduler",
+    is_flag=True,
+    help="Also run the scheduler's jobs in the server (each worker; jobs are locked).",
+)
+def serve(host: str | None, port: int | None, workers: int | None, with_scheduler: bool) -> None:
     """Run the HTTP API server.
 
     A brand-new embedded SQLite database is created on first start; any other
@@ -79,8 +87,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     settings = _settings()
     _run(settings, lambda _: asyncio.sleep(0))
+    factory = "create_app_with_scheduler" if with_scheduler else "create_app"
     uvicorn.run(
-        "loyalty.api.app:create_app",
+        f"loyalty.api.app:{factory}",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -331,3 +340,52 @@ def tiers_review() -> None:
         f"reviewed {summary.reviewed}: {summary.changed} changed, {summary.graced} in grace, "
         f"{summary.manual_ended} manual tiers ended"
     )
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """Run the scheduled jobs on their cron timings until SIGTERM or Ctrl-C.
+
+    Timings come from the active programme's `scheduled.jobs`; several instances may
+    run against one PostgreSQL database (each job runs on one at a time).
+    """
+    if ctx.invoked_subcommand is None:
+        _run(_settings(), _scheduler_loop)
+
+
+async def _scheduler_loop(container: Container) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    await container.scheduler.loop(stop)
+
+
+@scheduler.command("run")
+@click.argument("job", type=click.Choice(JOBS))
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Run as of this UTC time (a date alone: its last second). Default: now.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what the job would do; write nothing.")
+def scheduler_run(job: str, day: datetime | None, dry_run: bool) -> None:
+    """Run JOB once now and print what it did (or would do)."""
+    at = None
+    if day is not None:
+        at = day.replace(tzinfo=UTC)
+        if day.hour == day.minute == day.second == 0 and day.microsecond == 0:
+            at += timedelta(days=1, seconds=-1)
+        if at > datetime.now(UTC) + timedelta(days=1):
+            raise click.UsageError("--date cannot be in the future")
+    result = _run(_settings(), lambda c: c.scheduler.run(job, at, dry_run=dry_run))
+    if not result.ran:
+        click.echo(f"{job}: skipped, running on another instance")
+        return
+    done = ", ".join(f"{name} {value}" for name, value in sorted(result.counts.items()))
+    verb = "would do" if dry_run else "did"
+    click.echo(f"{job} {verb}: {done or 'nothing'}")
+    if result.error:
+        raise click.ClickException(f"{job} failed: {result.error}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -47,7 +48,12 @@ from loyalty.tiers.service import TierService
 log = structlog.get_logger("loyalty.app")
 
 
-def create_app(container: Container | None = None) -> Litestar:
+def create_app_with_scheduler() -> Litestar:
+    """`loyalty serve --scheduler`: the app, with the scheduler's loop in the background."""
+    return create_app(with_scheduler=True)
+
+
+def create_app(container: Container | None = None, *, with_scheduler: bool = False) -> Litestar:
     """Build the app; with no container, settings come from the environment."""
     if container is None:
         settings = Settings.from_env()
@@ -62,9 +68,15 @@ def create_app(container: Container | None = None) -> Litestar:
             log.error("startup_refused", reason=str(exc))
             raise
         log.info("started", database=container.db.dialect, version=__version__)
+        # One loop per worker: the jobs' locks keep the workers from doubling up.
+        stop = asyncio.Event()
+        loop = asyncio.create_task(container.scheduler.loop(stop)) if with_scheduler else None
         try:
             yield
         finally:
+            if loop is not None:
+                stop.set()
+                await loop
             await container.close()
 
     v1 = Router(

@@ -108,20 +108,34 @@ class Scheduler:
         last = dict.fromkeys(JOBS, clock.now())
         log.info("scheduler_started", instance=self.instance)
         while not stop.is_set():
-            timings, tz = await self._timings(clock.now())
-            upcoming = {
-                job: croniter(getattr(timings, job), last[job].astimezone(tz)).get_next(datetime)
-                for job in JOBS
-            }
-            for job, when in upcoming.items():
-                if when <= clock.now() and not stop.is_set():
-                    last[job] = clock.now()
-                    await self.run(job, last[job])
-            wake = min(upcoming.values())
+            try:
+                wake = await self._tick(clock, last, stop)
+            except Exception:
+                # The database may be away for a while: keep the loop, try again soon.
+                log.exception("scheduler_tick_failed", instance=self.instance)
+                wake = clock.now()
             seconds = max((wake - clock.now()).total_seconds(), 1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(seconds, 60.0))
         log.info("scheduler_stopped", instance=self.instance)
+
+    async def _tick(self, clock: Clock, last: dict[str, datetime], stop: asyncio.Event) -> datetime:
+        """Run the jobs whose time has come; returns when the next one is due."""
+        timings, tz = await self._timings(clock.now())
+
+        def next_run(job: str) -> datetime:
+            when: datetime = croniter(getattr(timings, job), last[job].astimezone(tz)).get_next(
+                datetime
+            )
+            return when
+
+        upcoming = {job: next_run(job) for job in JOBS}
+        for job, when in upcoming.items():
+            if when <= clock.now() and not stop.is_set():
+                last[job] = clock.now()
+                await self.run(job, last[job])
+                upcoming[job] = next_run(job)
+        return min(upcoming.values())
 
     async def _timings(self, at: datetime) -> tuple[JobsSpec, Any]:
         try:
