@@ -1,0 +1,179 @@
+"""Database set-up for the benchmark: fresh database, migrations, members, programme, keys.
+
+Members are seeded with one bulk ``INSERT ... SELECT generate_series`` (100k in a couple
+of seconds); Faker provides a sample of realistic names, e-mail local parts, birthdays,
+locales and time zones that the rows cycle through. Member ids are ``B00000001``... so
+the load generator can pick a random member without asking the database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+from faker import Faker
+
+ROOT = Path(__file__).resolve().parent.parent
+LOYALTY = str(Path(sys.executable).parent / "loyalty")
+EXAMPLE = ROOT / "examples" / "tea-house.yaml"
+PG = "postgresql://postgres@127.0.0.1:5432"
+SAMPLE = 2000
+TIMEZONES = ("Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Europe/London", "UTC")
+
+
+def member_id(n: int) -> str:
+    return f"B{n:08d}"
+
+
+def db_url(name: str) -> str:
+    return f"{PG}/{name}"
+
+
+def loyalty_env(name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["LOYALTY_DATABASE_URL"] = db_url(name)
+    env.setdefault("LOYALTY_LOG_LEVEL", "warning")
+    env.setdefault("LOYALTY_LOG_FORMAT", "json")
+    return env
+
+
+def loyalty(name: str, *args: str) -> str:
+    done = subprocess.run(
+        [LOYALTY, *args], env=loyalty_env(name), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loyalty {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+async def recreate_database(name: str) -> None:
+    conn = await asyncpg.connect(db_url("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(db_url("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def faker_sample(count: int = SAMPLE, seed: int = 8) -> tuple[list[str], ...]:
+    fake = Faker(["zh_CN", "en_US"])
+    Faker.seed(seed)
+    names, emails, birthdays, locales, zones = [], [], [], [], []
+    for i in range(count):
+        names.append(fake.name())
+        emails.append(fake.user_name()[:40])
+        born: date = fake.date_of_birth(minimum_age=16, maximum_age=80)
+        birthdays.append(born.isoformat())
+        locales.append("zh-CN" if i % 3 else "en-US")
+        zones.append(TIMEZONES[i % len(TIMEZONES)])
+    return names, emails, birthdays, locales, zones
+
+
+SEED_MEMBERS = """
+WITH f AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::date[], $5::text[], $6::text[])
+        WITH ORDINALITY AS t(name, email, birthday, locale, tz, i)
+)
+INSERT INTO members (member_id, referral_code, status, name, email, phone, birthday,
+                     timezone, locale, marketing_consent, attributes, tags,
+                     joined_at, created_at, updated_at)
+SELECT 'B' || lpad(g::text, 8, '0'),
+       'R' || lpad(upper(to_hex(g)), 10, '0'),
+       'active', f.name, f.email || '.' || g || '@example.com',
+       '+86139' || lpad(g::text, 8, '0'), f.birthday, f.tz, f.locale, g % 2 = 0,
+       '{}'::jsonb, '[]'::jsonb,
+       now() - (g % 900) * interval '1 day' - interval '40 days', now(), now()
+FROM generate_series(1, $1::int) g
+JOIN f ON f.i = (g % $7) + 1
+"""
+
+SEED_BALANCES = """
+INSERT INTO balances (member_id, available, pending, held, lifetime_earned,
+                      lifetime_redeemed, version, updated_at)
+SELECT id, 0, 0, 0, 0, 0, 0, now() FROM members
+"""
+
+
+async def seed_members(name: str, count: int) -> float:
+    began = time.perf_counter()
+    sample = faker_sample()
+    conn = await asyncpg.connect(db_url(name))
+    try:
+        birthdays = [date.fromisoformat(b) for b in sample[2]]
+        await conn.execute(
+            SEED_MEMBERS, count, sample[0], sample[1], birthdays, sample[3], sample[4], SAMPLE
+        )
+        await conn.execute(SEED_BALANCES)
+        await conn.execute("VACUUM ANALYZE members")
+        await conn.execute("VACUUM ANALYZE balances")
+    finally:
+        await conn.close()
+    return time.perf_counter() - began
+
+
+# Synthetic history to grow the ledger: each transaction is an adjustment of +10 points
+# with its two entries (member available, house adjusted), spread over all members.
+GROW_LEDGER = """
+WITH t AS (
+    INSERT INTO ledger_transactions (kind, member_id, actor, reason, shortfall, at)
+    SELECT 'adjustment', 1 + (g * 7919) % $2, 'bench', 'bench history', 0,
+           now() - (g % 700) * interval '1 hour'
+    FROM generate_series(1, $1::int) g
+    RETURNING id, member_id, at
+)
+INSERT INTO ledger_entries (txn_id, member_id, account, amount, reason, at)
+SELECT t.id, CASE WHEN s = 0 THEN t.member_id END,
+       CASE WHEN s = 0 THEN 'available' ELSE 'adjusted' END,
+       CASE WHEN s = 0 THEN 10 ELSE -10 END, 'bench history', t.at
+FROM t, generate_series(0, 1) s
+"""
+
+
+async def ledger_entry_count(name: str) -> int:
+    conn = await asyncpg.connect(db_url(name))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM ledger_entries"))
+    finally:
+        await conn.close()
+
+
+async def grow_ledger(name: str, entries: int, members: int, chunk: int = 500_000) -> float:
+    """Append ``entries`` ledger entries (half as many transactions) with plain SQL."""
+    began = time.perf_counter()
+    conn = await asyncpg.connect(db_url(name))
+    try:
+        left = entries // 2
+        while left > 0:
+            step = min(chunk, left)
+            await conn.execute(GROW_LEDGER, step, members)
+            left -= step
+        await conn.execute("VACUUM ANALYZE ledger_transactions")
+        await conn.execute("VACUUM ANALYZE ledger_entries")
+    finally:
+        await conn.close()
+    return time.perf_counter() - began
+
+
+def publish_programme(name: str) -> None:
+    loyalty(name, "program", "publish", str(EXAMPLE), "--note", "benchmark")
+
+
+def create_key(name: str, role: str) -> str:
+    return loyalty(name, "apikey", "create", "--name", f"bench-{role}", "--role", role).strip()
+
+
+def migrate(name: str) -> None:
+    loyalty(name, "db", "upgrade")
