@@ -484,16 +484,16 @@ def main(argv: list[str] | None = None) -> int:
             NOT_BUILT + " (POST /v1/events/batch answers "
             f"{server.status_of('POST', '/v1/events/batch', keys['pos'])})"
         )
-        cli = subprocess.run([seed.LOYALTY, "--help"], capture_output=True, text=True,
-                             check=False).stdout  # fmt: skip
-        if "birthday" not in cli and "scheduler" not in cli:
-            result["not_measured"]["birthday job over 1M members"] = (
-                NOT_BUILT + " (no birthday/scheduler command in `loyalty --help`)"
-            )
-        else:
-            result["not_measured"]["birthday job over 1M members"] = (
-                "not measured: a command exists but the harness has no step for it yet"
-            )
+        jobs = subprocess.run(
+            [seed.LOYALTY, "scheduler", "run", "--help"], capture_output=True, text=True,
+            check=False, env=seed.loyalty_env(args.db),
+        ).stdout  # fmt: skip
+        result["not_measured"]["birthday job over 1M members"] = (
+            NOT_BUILT + " (no scheduler job)"
+            if "grants" not in jobs and "birthday" not in jobs
+            else "not measured: the scheduler's grants job is still being built (issue 7); "
+            "the harness has no step for it yet"
+        )
 
         if args.sizes:
             step = max(3.0, args.duration / 2)
