@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
+from loyalty.api.app import create_app
 from loyalty.bootstrap import Container
 from loyalty.clock import FixedClock
 from loyalty.db.schema import grants, job_runs, notifications
@@ -201,3 +203,10 @@ async def test_holiday_for_eligible_tier_only(container: Container, clock: Fixed
     result = await container.scheduler.run("grants")
     assert result.counts["granted"] == 1
     assert [o for _, o, _ in await _given(container)] == ["spring-festival:2027"]
+
+
+async def test_serve_with_scheduler_starts_and_stops_the_loop(container: Container) -> None:
+    app = create_app(container, with_scheduler=True)
+    async with app.lifespan():
+        await asyncio.sleep(0.2)  # the loop has started and is waiting for its first job
+    # Leaving the lifespan stopped the loop (it would otherwise hang the test).
