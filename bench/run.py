@@ -511,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"ledger {entries:,} entries: purchase {row['ops_per_s']:,.0f}/s "
                     f"p99 {row['p99_ms']} ms")  # fmt: skip
             result["ledger_growth"] = growth
+    except BaseException:
+        partial = RESULTS / f"bench-{stamp}-partial.json"
+        partial.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        log(f"failed; what was measured so far is in {partial}")
+        raise
     finally:
         server.stop()
         if spy is not None and spy.poll() is None:

@@ -129,7 +129,7 @@ async def seed_members(name: str, count: int) -> float:
 GROW_LEDGER = """
 WITH t AS (
     INSERT INTO ledger_transactions (kind, member_id, actor, reason, shortfall, at)
-    SELECT 'adjustment', 1 + (g * 7919) % $2, 'bench', 'bench history', 0,
+    SELECT 'adjustment', 1 + (g::bigint * 7919) % $2, 'bench', 'bench history', 0,
            now() - (g % 700) * interval '1 hour'
     FROM generate_series(1, $1::int) g
     RETURNING id, member_id, at
