@@ -57,6 +57,17 @@ async def test_request_log_has_no_query_string(
 async def test_unmigrated_schema_refuses_start_and_is_not_ready(container: Container) -> None:
     async with container.db.write() as conn:
         await conn.exec_driver_sql("DELETE FROM alembic_version")
+    try:
+        await _refused_and_not_ready(container)
+    finally:
+        # The PostgreSQL test database is shared by the session: put the revision back.
+        async with container.db.write() as conn:
+            await conn.exec_driver_sql(
+                f"INSERT INTO alembic_version VALUES ('{migrate.head_revision()}')"
+            )
+
+
+async def _refused_and_not_ready(container: Container) -> None:
     app = create_app(container)
     # The lifespan runs in a task group, which wraps what it raises.
     with pytest.RaisesGroup(

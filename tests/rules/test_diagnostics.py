@@ -104,8 +104,8 @@ def test_empty_and_non_mapping_programmes() -> None:
 
 
 def test_reserved_sections_are_accepted_for_later_features() -> None:
-    text = HEADER + "vesting: {note: later}\nscheduled: {birthday: {points: 5}}\nrules: []\n"
-    assert compile_source(text).spec.scheduled == {"birthday": {"points": 5}}
+    text = HEADER + "vesting: {note: later}\nrules: []\n"
+    assert compile_source(text).spec.vesting == {"note": "later"}
 
 
 def test_expiry_and_refund_policies_are_typed() -> None:
