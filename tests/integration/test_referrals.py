@@ -19,8 +19,10 @@ point_value: "0.01"
 timezone: Asia/Shanghai
 referrals:
   qualify: { min_spend: "100.00", within_days: 30 }
-  rewards: { referrer: 500, referee: 200 }
+  rewards: { referrer: 500, referee: 200, referee_reward: welcome-tea }
   limit: { max: 2, period: year }
+rewards:
+  welcome-tea: { kind: free_product, sku: TEA-1, cost: 0, coupon_days: 30 }
 rules:
   - id: base
     on: purchase
@@ -108,6 +110,10 @@ async def test_qualifying_first_purchase_rewards_both_sides_pending_until_it_ves
     assert (await _balance(client, keys, "NEW"))["pending"] == 120 + 200
     assert (await _balance(client, keys, "REF"))["pending"] == 500 + 50
     assert (await _referrals(client, keys))["referrals"][0]["state"] == "rewarded"
+    coupons = (
+        await client.get("/v1/members/NEW/coupons", headers={"Authorization": keys["app"]})
+    ).json()
+    assert [(c["reward_id"], c["status"]) for c in coupons] == [("welcome-tea", "issued")]
     clock.set(clock.now() + timedelta(days=15))
     await container.ledger_jobs.vest_due()
     assert (await _balance(client, keys, "REF"))["available"] == 550
@@ -206,4 +212,8 @@ async def test_refund_before_vesting_claws_back_both_sides(
     referral = (await _referrals(client, keys))["referrals"][0]
     assert referral["state"] == "rejected"
     assert "refunded" in referral["reason"]
+    coupons = (
+        await client.get("/v1/members/NEW/coupons", headers={"Authorization": keys["app"]})
+    ).json()
+    assert [c["status"] for c in coupons] == ["cancelled"]
     assert (await verify(container.db)).ok

@@ -323,7 +323,9 @@ coupons = Table(
     Column("code", String(24), nullable=False, unique=True),
     Column("member_id", BigIntId, ForeignKey("members.id"), nullable=False, index=True),
     Column("reward_id", String(100), nullable=False),
-    Column("redemption_id", BigIntId, ForeignKey("redemptions.id"), nullable=False),
+    # What issued it: a redemption (points spent), or a referral (a reward for it).
+    Column("redemption_id", BigIntId, ForeignKey("redemptions.id"), nullable=True),
+    Column("referral_id", BigIntId, ForeignKey("referrals.id"), nullable=True, index=True),
     Column("status", String(12), nullable=False),
     # Physical gifts: ordered, shipped, delivered, cancelled.
     Column("fulfilment", String(12), nullable=True),

@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from loyalty.db.engine import Database
-from loyalty.db.schema import ledger_transactions, lots, members, orders, referrals
+from loyalty.db.schema import coupons, ledger_transactions, lots, members, orders, referrals
 from loyalty.errors import FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.posting import Posting
 from loyalty.members.judging import member_input
 from loyalty.referrals.model import ReferralOut, ReferralsView
+from loyalty.rewards.coupons import issue_coupon
 from loyalty.rules import EventInput, Program
 from loyalty.tiers.ladder import Ladder
 from loyalty.tiers.service import effective_tier
@@ -170,6 +171,20 @@ async def on_purchase(
     who = member_input(referrer, effective_tier(referrer, Ladder(tuple(program.spec.tiers)), at))
     for award in program.evaluate(event, who).awards:
         _credit(credits, posting, referrer.id, award.points, award.rule_id, award.reason, vests_at)
+    rewards = policy.rewards
+    for side, reward_id in (
+        (member.id, rewards.referee_reward),
+        (referral.referrer_id, rewards.referrer_reward),
+    ):
+        if reward_id is not None:
+            await issue_coupon(
+                conn,
+                member=side,
+                reward_id=reward_id,
+                reward=program.spec.rewards[reward_id],
+                at=at,
+                referral_id=referral.id,
+            )
     await conn.execute(
         update(referrals)
         .where(referrals.c.id == referral.id)
@@ -228,7 +243,14 @@ async def on_refund(
             )
         )
     ).all()
-    if not pending:
+    # Before vesting: the referral's own points are still pending or, for a reward
+    # given only as a coupon, the qualifying purchase's points are.
+    purchase_pending = await conn.scalar(
+        select(func.count())
+        .select_from(lots)
+        .where(lots.c.order_ref == order_ref, lots.c.status == "pending")
+    )
+    if not pending and not purchase_pending:
         return [], {}
     changes: list[dict[str, Any]] = []
     lifetime: dict[int, int] = {}
@@ -253,6 +275,12 @@ async def on_refund(
         update(referrals)
         .where(referrals.c.id == referral)
         .values(state="rejected", reason="qualifying purchase refunded before its points vested")
+    )
+    # Coupons given for the referral go too, unless already used.
+    await conn.execute(
+        update(coupons)
+        .where(coupons.c.referral_id == referral, coupons.c.status == "issued")
+        .values(status="cancelled")
     )
     return changes, lifetime
 

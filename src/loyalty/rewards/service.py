@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.keys import Principal
@@ -18,12 +17,11 @@ from loyalty.db.schema import balances, coupons, members, redemptions, reward_st
 from loyalty.errors import Conflict, NotFound
 from loyalty.ledger.redemptions import HoldIn, RedemptionService, limit_reason, not_eligible
 from loyalty.members.judging import member_input
-from loyalty.members.validation import REFERRAL_ALPHABET
 from loyalty.program.service import ProgramService
+from loyalty.rewards.coupons import issue_coupon
 from loyalty.tiers.ladder import Ladder
 from loyalty.tiers.service import effective_tier
 
-COUPON_CODE_LENGTH = 16  # ~78 bits from a look-alike-free alphabet: not guessable
 _HOLD_FOR_ONE_STEP = 60
 
 
@@ -156,22 +154,16 @@ class RewardService:
         )
         if hold.state == "held":
             _, program = await self._programs.active(self._clock.now())
-            days = program.spec.rewards[request.reward_id].coupon_days
-            gift = program.spec.rewards[request.reward_id].kind == "gift"
+            reward = program.spec.rewards[request.reward_id]
 
             async def issue(conn: AsyncConnection, row: Any) -> None:
-                now = self._clock.now()
-                await conn.execute(
-                    insert(coupons).values(
-                        code=_new_code(),
-                        member_id=row.member_id,
-                        reward_id=row.reward_id,
-                        redemption_id=row.id,
-                        status="issued",
-                        fulfilment="ordered" if gift else None,
-                        issued_at=now,
-                        expires_at=now + timedelta(days=days),
-                    )
+                await issue_coupon(
+                    conn,
+                    member=row.member_id,
+                    reward_id=row.reward_id,
+                    reward=reward,
+                    at=self._clock.now(),
+                    redemption_id=row.id,
                 )
 
             await self._holds.commit(hold.id, None, then=issue)
@@ -245,10 +237,6 @@ class RewardService:
         if done is None:
             raise Conflict("not_a_gift", "only coupons for physical gifts have a fulfilment status")
         return _coupon(row, self._clock.now())
-
-
-def _new_code() -> str:
-    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(COUPON_CODE_LENGTH))
 
 
 def _coupon_query() -> Any:

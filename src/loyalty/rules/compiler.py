@@ -240,6 +240,15 @@ class _Compiler:
                             ("rewards", reward_id, field),
                             f"reward '{reward_id}': unknown tier '{name}' (tiers: {known})",
                         )
+        if spec.referrals is not None:
+            for side in ("referrer_reward", "referee_reward"):
+                named = getattr(spec.referrals.rewards, side)
+                if named is not None and named not in spec.rewards:
+                    rewards = ", ".join(spec.rewards) or "none defined"
+                    self.error(
+                        ("referrals", "rewards", side),
+                        f"referrals: unknown reward '{named}' (rewards: {rewards})",
+                    )
         for index, tier in enumerate(spec.tiers):
             for reward_id in tier.benefits.rewards:
                 if reward_id not in spec.rewards:

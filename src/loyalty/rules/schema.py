@@ -258,8 +258,12 @@ class ReferralQualify(Spec):
 
 
 class ReferralRewards(Spec):
+    """Points for each side, and/or a catalog reward (issued as a coupon)."""
+
     referrer: int = 0
     referee: int = 0
+    referrer_reward: str | None = None
+    referee_reward: str | None = None
 
 
 class ReferralLimit(Spec):
