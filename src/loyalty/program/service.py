@@ -94,7 +94,7 @@ class ProgramService:
         self._db = db
         self._clock = clock
         self._refresh_seconds = refresh_seconds
-        self._compiled: dict[int, Program] = {}
+        self._compiled: dict[int, tuple[ProgramVersion, Program]] = {}
         # (activates_at, version) ascending; refreshed when older than refresh_seconds.
         self._timeline: list[tuple[datetime, int]] = []
         self._timeline_read_at = float("-inf")
@@ -159,7 +159,7 @@ class ProgramService:
                 )
             ).one()
         version = _to_version(row._mapping)
-        self._compiled[version.version] = program
+        self._compiled[version.version] = (version, program)
         self._timeline_read_at = float("-inf")
         return version, True
 
@@ -217,8 +217,7 @@ class ProgramService:
                 "no programme version is active yet: publish one with "
                 "`loyalty program publish FILE` or POST /v1/program/versions",
             )
-        detail = await self.get(version)
-        return _summary(detail), await self._program(detail)
+        return await self._loaded(version)
 
     async def draft_or_active(self, request: SimulateRequest) -> Program:
         """The request's draft, compiled and tested, or the active programme."""
@@ -259,12 +258,15 @@ class ProgramService:
             self._timeline_read_at = time.monotonic()
         return _latest_at(self._timeline, when)
 
-    async def _program(self, detail: ProgramVersionDetail) -> Program:
-        program = self._compiled.get(detail.version)
-        if program is None:
-            program = compile_files(detail.sources, detail.main_file)
-            self._compiled[detail.version] = program
-        return program
+    async def _loaded(self, version: int) -> tuple[ProgramVersion, Program]:
+        """A version and its compiled programme, read and compiled once per process:
+        versions never change, and this is on every event's path."""
+        loaded = self._compiled.get(version)
+        if loaded is None:
+            detail = await self.get(version)
+            loaded = (_summary(detail), compile_files(detail.sources, detail.main_file))
+            self._compiled[version] = loaded
+        return loaded
 
 
 def _latest_at(timeline: Sequence[tuple[datetime, int]], when: datetime) -> int | None:
