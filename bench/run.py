@@ -246,9 +246,10 @@ def chart(result: dict[str, Any], path: Path) -> bool:
         if not rows:
             continue
         xs = [r["concurrency"] for r in rows]
-        left.plot(xs, [r["ops_per_s"] for r in rows], marker="o", label=scenario)
+        (line,) = left.plot(xs, [r["ops_per_s"] for r in rows], marker="o", label=scenario)
         for q, style in (("p50_ms", "-"), ("p95_ms", "--"), ("p99_ms", ":")):
-            right.plot(xs, [r[q] for r in rows], style, marker=".", label=f"{scenario} {q[:3]}")
+            right.plot(xs, [r[q] for r in rows], style, marker=".", color=line.get_color(),
+                       label=f"{scenario} {q[:3]}")  # fmt: skip
     ceilings = result.get("ceilings") or {}
     for label, style in (("P", "k--"), ("R", "k:")):
         if label in ceilings:
