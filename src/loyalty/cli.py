@@ -362,6 +362,18 @@ async def _scheduler_loop(container: Container) -> None:
     await container.scheduler.loop(stop)
 
 
+def _progress_line(job: str) -> Callable[[int], None]:
+    """A progress line on a terminal: members read so far, rewritten in place."""
+    seen = 0
+
+    def advance(members: int) -> None:
+        nonlocal seen
+        seen += members
+        click.echo(f"\r{job}: {seen} members read", nl=False, err=True)
+
+    return advance
+
+
 @scheduler.command("run")
 @click.argument("job", type=click.Choice(JOBS))
 @click.option(
@@ -380,7 +392,12 @@ def scheduler_run(job: str, day: datetime | None, dry_run: bool) -> None:
             at += timedelta(days=1, seconds=-1)
         if at > datetime.now(UTC) + timedelta(days=1):
             raise click.UsageError("--date cannot be in the future")
-    result = _run(_settings(), lambda c: c.scheduler.run(job, at, dry_run=dry_run))
+    progress = _progress_line(job) if sys.stderr.isatty() else None
+    result = _run(
+        _settings(), lambda c: c.scheduler.run(job, at, dry_run=dry_run, progress=progress)
+    )
+    if progress is not None:
+        click.echo(err=True)
     if not result.ran:
         click.echo(f"{job}: skipped, running on another instance")
         return

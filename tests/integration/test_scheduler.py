@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -210,3 +211,76 @@ async def test_serve_with_scheduler_starts_and_stops_the_loop(container: Contain
     async with app.lifespan():
         await asyncio.sleep(0.2)  # the loop has started and is waiting for its first job
     # Leaving the lifespan stopped the loop (it would otherwise hang the test).
+
+
+REWARD_PROGRAM = """
+program: reward-gifts
+currency: CNY
+point_value: "0.01"
+timezone: Asia/Shanghai
+rewards:
+  tea-set: { kind: gift, cost: 1000, coupon_days: 60 }
+scheduled:
+  holidays:
+    - id: mid-autumn
+      holiday: { country: CN, name: "Mid-Autumn Festival" }
+      reward: tea-set
+      active_within_days: 90
+rules:
+  - { id: base, on: purchase, award: { per_amount: "1.00" } }
+"""
+
+
+async def test_holiday_gift_as_a_catalog_reward_for_active_members(
+    container: Container, clock: FixedClock
+) -> None:
+    from loyalty.auth.keys import Principal, Role
+    from loyalty.ledger.model import EventIn
+
+    clock.set(datetime(2026, 6, 1, tzinfo=UTC))
+    await container.programs.publish({"p.yaml": REWARD_PROGRAM}, "p.yaml", actor="test")
+    await _member(container, "ACTIVE")
+    await _member(container, "DORMANT")
+    key = await container.api_keys.create("till", "pos")
+    till = Principal(key.key.id, "till", Role.POS)
+    clock.set(datetime(2026, 8, 1, tzinfo=UTC))  # within 90 days of the festival
+    await container.events.record(
+        till,
+        "o1",
+        EventIn(
+            type="purchase",
+            member_id="ACTIVE",
+            order_id="O1",
+            total=Decimal("10.00"),
+            occurred_at=clock.now(),
+        ),
+    )
+    # Mid-Autumn Festival 2026 is 25 September.
+    clock.set(datetime(2026, 9, 25, 12, 0, tzinfo=UTC))
+    result = await container.scheduler.run("grants")
+    assert result.counts["granted"] == 1
+    coupons = await container.rewards.coupons_of("ACTIVE")
+    assert [(c.reward_id, c.fulfilment) for c in coupons] == [("tea-set", "ordered")]
+    assert await container.rewards.coupons_of("DORMANT") == []
+    assert (await container.ledger.balance("ACTIVE")).available == 10  # no points given
+    again = await container.scheduler.run("grants")
+    assert again.counts.get("granted", 0) == 0
+    assert len(await container.rewards.coupons_of("ACTIVE")) == 1
+
+
+async def test_birthday_notice_waits_for_the_end_of_quiet_hours(
+    container: Container, clock: FixedClock
+) -> None:
+    await _setup(container, clock, datetime(2026, 5, 9, 16, 30, tzinfo=UTC))  # 00:30 Shanghai
+    await _member(
+        container,
+        "QUIET",
+        birthday=date(1990, 5, 10),
+        timezone="Asia/Shanghai",
+        marketing_consent=True,
+        quiet_hours="22:00-08:00",
+    )
+    await container.scheduler.run("grants")
+    [notice] = await _notices(container, "birthday_gift")
+    assert notice["deliver_after"] == "2026-05-10T08:00:00+08:00"
+    assert notice["points"] == 100  # the member tier's birthday_points benefit

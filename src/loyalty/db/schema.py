@@ -76,6 +76,8 @@ members = Table(
     Column("manual_tier", String(50), nullable=True),
     Column("manual_tier_until", UtcDateTime(), nullable=True, index=True),
     Column("referred_by", BigIntId, ForeignKey("members.id"), nullable=True),
+    # Do-not-contact hours, local time: "22:00-08:00".
+    Column("quiet_hours", String(11), nullable=True),
     CheckConstraint("status IN ('active', 'suspended', 'erased')", name="status"),
 )
 

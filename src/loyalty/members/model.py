@@ -24,6 +24,13 @@ Email = Annotated[str, msgspec.Meta(max_length=320, examples=["mei@example.com"]
 Phone = Annotated[str, msgspec.Meta(max_length=32, examples=["+8613800138000"])]
 Locale = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")]
 TimeZone = Annotated[str, msgspec.Meta(max_length=64, examples=["Asia/Shanghai"])]
+QuietHours = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Do-not-contact hours in the member's time zone, e.g. 22:00-08:00.",
+    ),
+]
 
 
 class MemberStatus(StrEnum):
@@ -41,6 +48,7 @@ class NewMember(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     timezone: TimeZone = "UTC"
     locale: Locale | None = None
     marketing_consent: bool = False
+    quiet_hours: QuietHours | None = None
     attributes: Attributes = msgspec.field(default_factory=dict)
     tags: Tags = msgspec.field(default_factory=list)
     # For members migrated from an earlier system; new sign-ups join now.
@@ -60,6 +68,7 @@ class MemberChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     timezone: TimeZone | msgspec.UnsetType = msgspec.UNSET
     locale: Locale | msgspec.UnsetType | None = msgspec.UNSET
     marketing_consent: bool | msgspec.UnsetType = msgspec.UNSET
+    quiet_hours: QuietHours | msgspec.UnsetType | None = msgspec.UNSET
     attributes: Attributes | msgspec.UnsetType = msgspec.UNSET
     tags: Tags | msgspec.UnsetType = msgspec.UNSET
 
@@ -80,6 +89,7 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
     timezone: str
     locale: str | None
     marketing_consent: bool
+    quiet_hours: str | None
     attributes: dict[str, Any]
     tags: list[str]
     joined_at: datetime

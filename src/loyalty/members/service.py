@@ -106,6 +106,7 @@ class MemberService:
             "attributes": {},
             "tags": [],
             "locale": None,
+            "quiet_hours": None,
             "marketing_consent": False,
             "status": MemberStatus.ERASED.value,
             "erased_at": now,

@@ -240,6 +240,15 @@ class _Compiler:
                             ("rewards", reward_id, field),
                             f"reward '{reward_id}': unknown tier '{name}' (tiers: {known})",
                         )
+        gifts = [spec.scheduled.birthday, spec.scheduled.anniversary, *spec.scheduled.holidays]
+        for gift in gifts:
+            if gift is not None and gift.reward is not None and gift.reward not in spec.rewards:
+                rewards = ", ".join(spec.rewards) or "none defined"
+                where = f"holiday '{gift.id}'" if hasattr(gift, "id") else "scheduled gift"
+                self.error(
+                    ("scheduled",),
+                    f"{where}: unknown reward '{gift.reward}' (rewards: {rewards})",
+                )
         if spec.referrals is not None:
             for side in ("referrer_reward", "referee_reward"):
                 named = getattr(spec.referrals.rewards, side)

@@ -347,6 +347,7 @@ class BirthdaySpec(Spec):
     leap_day: Literal["feb28", "mar1"] = "feb28"
     expires_after_days: int | None = None
     template: str = "birthday"
+    reward: str | None = None  # a catalog reward, issued as a coupon
 
     def __post_init__(self) -> None:
         if self.on == "days_before" and (self.days_before is None or self.days_before < 1):
@@ -363,6 +364,7 @@ class AnniversarySpec(Spec):
     points_by_tier: dict[str, int] = msgspec.field(default_factory=dict)
     expires_after_days: int | None = None
     template: str = "anniversary"
+    reward: str | None = None  # a catalog reward, issued as a coupon
 
     def __post_init__(self) -> None:
         _no_negative_points(self.points, self.points_by_tier)
@@ -382,6 +384,9 @@ class CampaignSpec(Spec):
     consent_required: bool = False  # only members who accepted marketing
     expires_after_days: int | None = None
     template: str | None = None
+    reward: str | None = None  # a catalog reward, issued as a coupon
+    # Only members with an order in the last N days before the occasion (activity).
+    active_within_days: int | None = None
 
     def __post_init__(self) -> None:
         if (self.holiday is None) == (self.custom_date is None):

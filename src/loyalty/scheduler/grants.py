@@ -25,9 +25,11 @@ from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.posting import Posting, expiry_for
 from loyalty.program.service import ProgramService
+from loyalty.rewards.coupons import issue_coupon
 from loyalty.rules import Program
 from loyalty.rules.calendars import zone
 from loyalty.scheduler.occasions import Occasion, calendar_days, is_due, local_midnight
+from loyalty.scheduler.quiet import deliver_after
 from loyalty.scheduler.sweeps import Sweep, member_zone, sweeps
 from loyalty.tiers.ladder import Ladder
 from loyalty.tiers.service import effective_tier
@@ -43,6 +45,7 @@ _COLUMNS = [
     members.c.birthday,
     members.c.joined_at,
     members.c.marketing_consent,
+    members.c.quiet_hours,
     members.c.tier,
     members.c.manual_tier,
     members.c.manual_tier_until,
@@ -134,8 +137,16 @@ class GrantJob:
         new = {row.id: by_key[(row.member_id, row.occurrence)] for row in inserted}
         if not new:
             return []
-        txn_id = await _credit(conn, sweep, program, list(new.values()), now)
-        await conn.execute(update(grants).where(grants.c.id.in_(new)).values(txn_id=txn_id))
+        with_points = [g for g in new.values() if g.points > 0]
+        if with_points:
+            txn_id = await _credit(conn, sweep, program, with_points, now)
+            await conn.execute(update(grants).where(grants.c.id.in_(new)).values(txn_id=txn_id))
+        if sweep.reward is not None:
+            reward = program.spec.rewards[sweep.reward]
+            for gift in new.values():
+                await issue_coupon(
+                    conn, member=gift.member.id, reward_id=sweep.reward, reward=reward, at=now
+                )
         notices = [
             {
                 "member_id": g.member.id,
@@ -145,8 +156,10 @@ class GrantJob:
                     "campaign": sweep.campaign,
                     "occurrence": g.occasion.occurrence,
                     "points": g.points,
+                    "reward": sweep.reward,
                     "locale": g.member.locale,
                     "template": sweep.template,
+                    "deliver_after": deliver_after(g.member.quiet_hours, g.member.timezone, now),
                 },
             }
             for g in new.values()
@@ -168,7 +181,7 @@ def _due(
         if sweep.tiers and tier not in sweep.tiers:
             continue
         points = sweep.points_for(tier)
-        if points <= 0:
+        if points <= 0 and sweep.reward is None:
             continue
         for occasion in sweep.occasions_of(row):
             tz = member_zone(row)

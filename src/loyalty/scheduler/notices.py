@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from loyalty.db.engine import Database, dialect_insert
 from loyalty.db.schema import expiry_warnings, lots, members, notifications
 from loyalty.program.service import ProgramService
+from loyalty.scheduler.quiet import deliver_after
 
 BATCH = 1000
 
@@ -34,6 +35,8 @@ class ExpiryNotices:
                 lots.c.expires_at,
                 members.c.locale,
                 members.c.marketing_consent,
+                members.c.timezone,
+                members.c.quiet_hours,
             )
             .join(members, members.c.id == lots.c.member_id)
             .where(
@@ -82,6 +85,7 @@ class ExpiryNotices:
                     "expires_at": r.expires_at.isoformat(),
                     "locale": r.locale,
                     "template": "points_expiring",
+                    "deliver_after": deliver_after(r.quiet_hours, r.timezone, now),
                 },
             }
             for r in new

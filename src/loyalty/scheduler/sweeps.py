@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, extract, false, func, or_
+from sqlalchemy import ColumnElement, exists, extract, false, func, or_
 
 from loyalty.db.engine import Database, json_array_contains
-from loyalty.db.schema import members
+from loyalty.db.schema import members, orders
 from loyalty.rules import Program
 from loyalty.rules.calendars import parse_custom_date, zone
 from loyalty.rules.schema import CampaignSpec, as_list
@@ -34,6 +34,7 @@ class Sweep:
     tiers: frozenset[str] = field(default_factory=frozenset)
     # Birthdays and anniversaries celebrate the member: their points need no consent.
     consent_required: bool = False
+    reward: str | None = None  # a catalog reward given as a coupon
 
 
 def member_zone(row: Any) -> ZoneInfo:
@@ -70,6 +71,7 @@ def sweeps(db: Database, program: Program, days: list[date]) -> list[Sweep]:
                 occasions_of=lambda row: occasions.birthday_occasion(row.birthday, spec, days),
                 points_for=birthday_points,
                 expires_after_days=spec.expires_after_days,
+                reward=spec.reward,
             )
         )
     if section.anniversary is not None:
@@ -91,6 +93,7 @@ def sweeps(db: Database, program: Program, days: list[date]) -> list[Sweep]:
                     tier or "", anniversary.points
                 ),
                 expires_after_days=anniversary.expires_after_days,
+                reward=anniversary.reward,
             )
         )
     custom = {
@@ -108,6 +111,14 @@ def _campaign_sweep(db: Database, campaign: CampaignSpec, on: list[date]) -> Swe
     where: list[ColumnElement[bool]] = []
     if campaign.consent_required:
         where.append(members.c.marketing_consent.is_(True))
+    if campaign.active_within_days is not None:
+        # Activity: an order in the N days before the (first) occasion in this sweep.
+        since = datetime.combine(min(on), time(0), UTC) - timedelta(
+            days=campaign.active_within_days
+        )
+        where.append(
+            exists().where(orders.c.member_id == members.c.id, orders.c.occurred_at >= since)
+        )
     if campaign.tags:
         where.append(
             or_(false(), *(json_array_contains(db, members.c.tags, t) for t in campaign.tags))
@@ -124,6 +135,7 @@ def _campaign_sweep(db: Database, campaign: CampaignSpec, on: list[date]) -> Swe
         expires_after_days=campaign.expires_after_days,
         tiers=frozenset(campaign.tiers),
         consent_required=campaign.consent_required,
+        reward=campaign.reward,
     )
 
 
