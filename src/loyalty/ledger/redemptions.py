@@ -336,7 +336,7 @@ class RedemptionService:
             back = lot.amount - spent
             if not back:
                 continue
-            if lot.status == "expired" or (lot.expires_at is not None and lot.expires_at <= now):
+            if _lapsed(lot.status, lot.expires_at, now):
                 posting.move(
                     back,
                     (Account.HELD, member),
@@ -399,6 +399,12 @@ LIMIT_PERIODS = {
     "month": timedelta(days=30),
     "year": timedelta(days=365),
 }
+
+
+def _lapsed(status: str, expires_at: datetime | None, now: datetime) -> bool:
+    """A lot whose time has passed, swept by the expiry job yet or not: points going
+    back to it go to `expired` instead."""
+    return status == "expired" or (expires_at is not None and expires_at <= now)
 
 
 def limit_reason(reward: Any, redeemed_at: list[datetime], now: datetime) -> str | None:
@@ -475,7 +481,7 @@ async def restore_payment(
     changes: list[dict[str, Any]] = []
     for lot_id, amount in back:
         lot_status, expires_at = status[lot_id]
-        if lot_status == "expired" or (expires_at is not None and expires_at <= now):
+        if _lapsed(lot_status, expires_at, now):
             posting.move(
                 amount,
                 (Account.REDEEMED, None),
