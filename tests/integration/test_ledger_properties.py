@@ -42,38 +42,13 @@ from loyalty.ledger.audit import verify
 from loyalty.ledger.model import AdjustmentIn, EventIn, ItemIn
 from loyalty.members.model import NewMember
 from tests.conftest import settings_for
+from tests.programs import SHOP
 
 T = TypeVar("T")
 START = datetime(2026, 6, 15, 9, 30, tzinfo=UTC)
 MEMBERS = ("M1", "M2")
 
-PROGRAM = """
-program: ledger-properties
-currency: CNY
-point_value: "0.01"
-timezone: Asia/Shanghai
-expiry: { policy: rolling_months, months: 12 }
-refunds: { shortfall: SHORTFALL }
-rules:
-  - id: base
-    on: purchase
-    priority: 100
-    reason: "1 point per CNY"
-    award: { per_amount: "1.00", points: 1, rounding: floor }
-    pending_days: 14
-  - id: tea-bonus
-    on: purchase
-    priority: 90
-    reason: "tea bonus"
-    items: { category: tea }
-    award: { fixed: 10 }
-  - id: review
-    on: custom
-    event: review
-    reason: "Thanks for your review"
-    award: { fixed: 20 }
-    limits: [{ max_times: 1, period: day }]
-"""
+PROGRAM = SHOP
 
 
 @dataclass
