@@ -127,7 +127,40 @@ class LedgerService:
 
     async def balance(self, member_id: str, as_of: datetime | None = None) -> BalanceView:
         now = self._clock.now()
+        spendable = (
+            lots.c.member_id == members.c.id,
+            lots.c.status == "available",
+            lots.c.remaining > 0,
+            lots.c.expires_at.is_not(None),
+        )
+        expiring = {
+            days: select(
+                func.coalesce(
+                    func.sum(
+                        case(
+                            (lots.c.expires_at < now + timedelta(days=days), lots.c.remaining),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                )
+            )
+            .where(*spendable)
+            .scalar_subquery()
+            for days in EXPIRY_HORIZONS
+        }
+        # A hold past its time counts as released, even before the sweep runs.
+        lapsed = (
+            select(func.coalesce(func.sum(redemptions.c.points), 0))
+            .where(
+                redemptions.c.member_id == members.c.id,
+                redemptions.c.state == "held",
+                redemptions.c.expires_at <= now,
+            )
+            .scalar_subquery()
+        )
         async with self._db.read() as conn:
+            # The balance, its expiry buckets and lapsed holds in one statement.
             row = (
                 await conn.execute(
                     select(
@@ -137,6 +170,8 @@ class LedgerService:
                         members.c.manual_tier,
                         members.c.manual_tier_until,
                         balances,
+                        lapsed.label("lapsed"),
+                        *(query.label(f"expiring_{days}") for days, query in expiring.items()),
                     )
                     .join(balances, balances.c.member_id == members.c.id)
                     .where(members.c.member_id == member_id)
@@ -146,28 +181,6 @@ class LedgerService:
                 raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
             if as_of is not None:
                 return await self._balance_at(conn, row.id, member_id, as_of)
-            horizons = {
-                f"{days}_days": func.coalesce(
-                    func.sum(
-                        case(
-                            (lots.c.expires_at < now + timedelta(days=days), lots.c.remaining),
-                            else_=0,
-                        )
-                    ),
-                    0,
-                )
-                for days in EXPIRY_HORIZONS
-            }
-            expiring = (
-                await conn.execute(
-                    select(*(value.label(f"d{key}") for key, value in horizons.items())).where(
-                        lots.c.member_id == row.id,
-                        lots.c.status == "available",
-                        lots.c.remaining > 0,
-                        lots.c.expires_at.is_not(None),
-                    )
-                )
-            ).one()
             vesting = await conn.execute(
                 select(lots.c.vests_at, func.sum(lots.c.remaining))
                 .where(lots.c.member_id == row.id, lots.c.status == "pending", lots.c.remaining > 0)
@@ -175,14 +188,7 @@ class LedgerService:
                 .order_by(lots.c.vests_at)
             )
             pending = [PendingVest(vests_at, int(points)) for vests_at, points in vesting]
-            # A hold past its time counts as released, even before the sweep runs.
-            lapsed = await conn.scalar(
-                select(func.coalesce(func.sum(redemptions.c.points), 0)).where(
-                    redemptions.c.member_id == row.id,
-                    redemptions.c.state == "held",
-                    redemptions.c.expires_at <= now,
-                )
-            )
+        lapsed_points = int(row.lapsed or 0)
         _, program = await self._programs.active(now)
         ladder = Ladder(tuple(program.spec.tiers))
         tier = effective_tier(row, ladder, now)
@@ -198,13 +204,13 @@ class LedgerService:
             )
             if tier
             else None,
-            available=row.available + int(lapsed or 0),
+            available=row.available + lapsed_points,
             pending=row.pending,
-            held=row.held - int(lapsed or 0),
+            held=row.held - lapsed_points,
             lifetime_earned=row.lifetime_earned,
             lifetime_redeemed=row.lifetime_redeemed,
             pending_vesting=pending,
-            expiring={key: int(value) for key, value in zip(horizons, expiring, strict=True)},
+            expiring={f"{days}_days": int(getattr(row, f"expiring_{days}")) for days in expiring},
         )
 
     async def _balance_at(
