@@ -26,10 +26,6 @@ from loyalty.rules.simulate import SimulationResult
 MARKETERS = allow(Role.MARKETER)
 
 
-def actor(request: Request[Principal, Any, Any]) -> str:
-    return f"api-key:{request.user.key_id} ({request.user.name})"
-
-
 class ProgramController(Controller):
     path = "/program"
     tags = ["program"]
@@ -62,7 +58,7 @@ class ProgramController(Controller):
         version, created = await programs.publish(
             data.files(),
             data.name,
-            actor=actor(request),
+            actor=request.user.label,
             activates_at=data.activates_at,
             note=data.note,
         )
@@ -92,7 +88,7 @@ class ProgramController(Controller):
         programs: NamedDependency[ProgramService],
     ) -> ProgramVersion:
         """Make an earlier version active again, now (recorded as a new version)."""
-        return await programs.rollback(version, actor=actor(request))
+        return await programs.rollback(version, actor=request.user.label)
 
     @post("/simulate", status_code=200, opt=MARKETERS)
     async def simulate(

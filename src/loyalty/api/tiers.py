@@ -8,7 +8,6 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from loyalty.api.program import actor
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
 from loyalty.referrals.model import ReferralsView
@@ -39,7 +38,7 @@ class TierController(Controller):
     ) -> TierStatus:
         """Give a member a tier until a date (status match, service recovery); then
         they fall back to what their figures support."""
-        return await tiers.assign(member_id, data, actor(request))
+        return await tiers.assign(member_id, data, request.user.label)
 
 
 class NotificationController(Controller):

@@ -28,6 +28,11 @@ class Principal(msgspec.Struct, frozen=True):
     name: str
     role: Role
 
+    @property
+    def label(self) -> str:
+        """How the ledger and version history name who acted (never the secret)."""
+        return f"api-key:{self.key_id} ({self.name})"
+
     def may(self, roles: frozenset[Role]) -> bool:
         return self.role is Role.ADMIN or self.role in roles
 

@@ -127,7 +127,7 @@ class RedemptionService:
                 conn,
                 posting,
                 kind="hold",
-                actor=f"api-key:{source.key_id} ({source.name})",
+                actor=source.label,
                 reason=f"hold: {hold.reward_id or 'points as payment'}",
                 member_id=member.id,
                 lot_changes=[

@@ -111,7 +111,7 @@ class LedgerService:
                 conn,
                 posting,
                 kind="adjustment",
-                actor=f"api-key:{actor.key_id} ({actor.name})",
+                actor=actor.label,
                 reason=adjustment.reason,
                 note=adjustment.note,
                 member_id=member.id,
