@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from loyalty.members.model import MemberId
+from loyalty.rules.inputs import AwareDatetime
 from loyalty.tiers.model import TierChange
 
 Text100 = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -31,7 +32,7 @@ class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     type: Literal["purchase", "refund", "signup", "referral", "custom"]
     member_id: MemberId
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     name: Text100 | None = None
     order_id: Text100 | None = None
     store_id: Text100 | None = None

@@ -21,7 +21,7 @@ from loyalty.db.schema import (
     members,
     redemptions,
 )
-from loyalty.errors import InvalidInput, NotFound
+from loyalty.errors import FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.model import (
@@ -126,6 +126,10 @@ class LedgerService:
         )
 
     async def balance(self, member_id: str, as_of: datetime | None = None) -> BalanceView:
+        if as_of is not None and as_of.tzinfo is None:
+            raise InvalidInput.from_fields(
+                [FieldError("as_of", "timezone_required", "give as_of with its UTC offset")]
+            )
         now = self._clock.now()
         spendable = (
             lots.c.member_id == members.c.id,

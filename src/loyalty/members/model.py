@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from loyalty.rules.inputs import AwareDatetime
+
 MemberId = Annotated[
     str,
     msgspec.Meta(
@@ -52,7 +54,7 @@ class NewMember(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     attributes: Attributes = msgspec.field(default_factory=dict)
     tags: Tags = msgspec.field(default_factory=list)
     # For members migrated from an earlier system; new sign-ups join now.
-    joined_at: datetime | None = None
+    joined_at: AwareDatetime | None = None
     # Another member's referral code: links the referral (rewarded on a qualifying
     # first purchase, per the programme's referral rules).
     referred_by: Annotated[str, msgspec.Meta(max_length=32)] | None = None

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from loyalty.rules import Diagnostic, SimulationCase, TestResult
+from loyalty.rules.inputs import AwareDatetime
 
 FileName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 SourceText = Annotated[str, msgspec.Meta(max_length=1_000_000)]
@@ -26,15 +27,15 @@ class ProgramFiles(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 class PublishRequest(ProgramFiles, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # None means now; a later time schedules the version.
-    activates_at: datetime | None = None
+    activates_at: AwareDatetime | None = None
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
 class BacktestWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Replay the events that occurred in [start, end) instead of given cases."""
 
-    start: datetime
-    end: datetime
+    start: AwareDatetime
+    end: AwareDatetime
     limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10_000
 
 

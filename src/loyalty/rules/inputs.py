@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+# Inputs must say which moment they mean: a time without an offset is refused when
+# decoded (422 naming the field), never guessed.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 EventType = Literal["purchase", "refund", "signup", "referral", "custom"]
 
@@ -31,7 +35,7 @@ class LineItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 class EventInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     type: EventType
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     name: str | None = None
     order_id: str | None = None
     store_id: str | None = None
@@ -59,6 +63,6 @@ class MemberInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     tier: str | None = None
     tags: frozenset[str] = frozenset()
     attributes: dict[str, Any] = msgspec.field(default_factory=dict)
-    joined_at: datetime | None = None
+    joined_at: AwareDatetime | None = None
     birthday: date | None = None
     timezone: str | None = None

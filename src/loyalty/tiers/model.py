@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from loyalty.rules.inputs import AwareDatetime
 from loyalty.tiers.ladder import Figures, Missing
 
 
@@ -45,7 +46,7 @@ class TierStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 class TierAssignment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     tier: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-    until: datetime
+    until: AwareDatetime
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
