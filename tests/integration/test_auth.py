@@ -122,3 +122,18 @@ async def test_unknown_role_is_rejected(
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "role"
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999", "0", "-1"])
+async def test_ids_outside_a_bigint_are_422_on_every_id_route(
+    client: httpx.AsyncClient, keys: dict[str, str], bad: str
+) -> None:
+    admin = {"Authorization": keys["admin"]}
+    for method, path in (
+        ("GET", f"/v1/program/versions/{bad}"),
+        ("GET", f"/v1/redemptions/{bad}"),
+        ("POST", f"/v1/api-keys/{bad}/revoke"),
+    ):
+        response = await client.request(method, path, headers=admin)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["code"] == "validation_failed"

@@ -7,8 +7,9 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
+from loyalty.api.params import RowId
 from loyalty.api.security import allow
 from loyalty.auth.keys import ApiKey, IssuedKey, Role
 from loyalty.auth.service import ApiKeyService
@@ -36,7 +37,5 @@ class ApiKeyController(Controller):
         return await api_keys.list()
 
     @post("/{key_id:int}/revoke", status_code=200)
-    async def revoke(
-        self, key_id: FromPath[int], api_keys: NamedDependency[ApiKeyService]
-    ) -> ApiKey:
+    async def revoke(self, key_id: RowId, api_keys: NamedDependency[ApiKeyService]) -> ApiKey:
         return await api_keys.revoke(key_id)

@@ -6,8 +6,9 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 
+from loyalty.api.params import RowId
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
 from loyalty.ledger.backtest import Backtester, BacktestResult
@@ -76,7 +77,7 @@ class ProgramController(Controller):
 
     @get("/versions/{version:int}", opt=MARKETERS)
     async def version(
-        self, version: FromPath[int], programs: NamedDependency[ProgramService]
+        self, version: RowId, programs: NamedDependency[ProgramService]
     ) -> ProgramVersionDetail:
         return await programs.get(version)
 
@@ -84,7 +85,7 @@ class ProgramController(Controller):
     async def rollback(
         self,
         request: Request[Principal, Any, Any],
-        version: FromPath[int],
+        version: RowId,
         programs: NamedDependency[ProgramService],
     ) -> ProgramVersion:
         """Make an earlier version active again, now (recorded as a new version)."""

@@ -6,9 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from loyalty.api.ledger import REPLAY_HEADER, IdempotencyKey
+from loyalty.api.params import RowId
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
 from loyalty.ledger.redemptions import CommitIn, HoldIn, RedemptionOut, RedemptionService
@@ -35,14 +36,14 @@ class RedemptionController(Controller):
 
     @get("/{redemption_id:int}", opt=TILL)
     async def read(
-        self, redemption_id: FromPath[int], redemptions: NamedDependency[RedemptionService]
+        self, redemption_id: RowId, redemptions: NamedDependency[RedemptionService]
     ) -> RedemptionOut:
         return await redemptions.get(redemption_id)
 
     @post("/{redemption_id:int}/commit", status_code=200, opt=TILL)
     async def commit(
         self,
-        redemption_id: FromPath[int],
+        redemption_id: RowId,
         data: JSONBody[CommitIn],
         redemptions: NamedDependency[RedemptionService],
     ) -> RedemptionOut:
@@ -51,7 +52,7 @@ class RedemptionController(Controller):
 
     @post("/{redemption_id:int}/cancel", status_code=200, opt=TILL)
     async def cancel(
-        self, redemption_id: FromPath[int], redemptions: NamedDependency[RedemptionService]
+        self, redemption_id: RowId, redemptions: NamedDependency[RedemptionService]
     ) -> RedemptionOut:
         """Release the hold: the points return to the lots they came from."""
         return await redemptions.cancel(redemption_id)
