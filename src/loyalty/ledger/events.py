@@ -192,7 +192,9 @@ class _Judge:
         who = member_input(member, effective_tier(member, ladder, self.posting.at))
         counters = await self._counters(self.program.counter_keys(judged, who))
         evaluation = self.program.evaluate(judged, who, counters)
-        order_ref = await self._order(evaluation) if event.type == "purchase" else None
+        order_ref = (
+            await self._order(evaluation, judged.amount) if event.type == "purchase" else None
+        )
         award_lots = self._credit(evaluation, order_ref)
         new_lots = list(award_lots)
         lifetime = {member.id: evaluation.total_points}
@@ -291,7 +293,7 @@ class _Judge:
             )
         return new_lots
 
-    async def _order(self, evaluation: Evaluation) -> int:
+    async def _order(self, evaluation: Evaluation, total: Decimal) -> int:
         """Record the purchase for later refunds; an order id posted twice is refused
         (under another idempotency key it would otherwise earn twice)."""
         event = self.event
@@ -312,7 +314,7 @@ class _Judge:
                 order_id=event.order_id,
                 event_id=self.event_id,
                 currency=event.currency,
-                total=engine_event(event).amount,
+                total=total,
                 refunded=Decimal(0),
                 items=[msgspec.to_builtins(item) for item in event.items],
                 refunded_items={},
