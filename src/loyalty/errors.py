@@ -5,6 +5,7 @@ The domain knows nothing of HTTP; the API maps each kind to a status code.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +52,28 @@ class InvalidInput(LoyaltyError):
     def from_fields(cls, errors: list[FieldError]) -> InvalidInput:
         names = ", ".join(error.field for error in errors)
         return cls("validation_failed", f"invalid field(s): {names}", errors=errors)
+
+
+# msgspec reports where a value went wrong as "... - at `$.field[0].sub`".
+_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+
+
+def decoding_error(message: str, path: str = "") -> FieldError:
+    """The field at fault in a msgspec decoding message (`path` if it names none)."""
+    match = _AT_PATH.search(message)
+    path = match["path"] if match else path
+    text = message[: match.start()] if match else message
+    for pattern, code, message in (
+        (_UNKNOWN_FIELD, "unknown_field", "unknown field {!r}"),
+        (_MISSING_FIELD, "required", "{} is required"),
+    ):
+        found = pattern.match(text)
+        if found:
+            name = f"{path}.{found['name']}" if path else found["name"]
+            return FieldError(name, code, message.format(found["name"]))
+    return FieldError(path or "body", "invalid", text)
 
 
 class NotFound(LoyaltyError):

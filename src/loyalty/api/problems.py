@@ -18,7 +18,7 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
-from loyalty.errors import ErrorKind, FieldError, LoyaltyError
+from loyalty.errors import ErrorKind, FieldError, LoyaltyError, decoding_error
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _STATUS = {
@@ -35,12 +35,29 @@ _HTTP_CODES: dict[type[HTTPException], str] = {
     NotAuthorizedException: "unauthenticated",
     PermissionDeniedException: "forbidden",
 }
-# msgspec reports where a body went wrong as "... - at `$.field[0].sub`".
-_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Missing required \w+ parameter '(?P<name>[^']+)'")
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
 
 log = structlog.get_logger("loyalty.api")
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:loyalty:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "code": e.code, "message": e.message} for e in errors]
+    return body | (extra or {})
 
 
 def problem(
@@ -52,23 +69,25 @@ def problem(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {
-        "type": f"urn:loyalty:problem:{code}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = [{"field": e.field, "code": e.code, "message": e.message} for e in errors]
-    body |= extra or {}
+    body = problem_body(status, code, detail, errors=errors, extra=extra)
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def status_of(error: LoyaltyError) -> int:
+    return _STATUS[error.kind]
+
+
+def error_body(error: LoyaltyError) -> dict[str, Any]:
+    """A domain error as the problem body it would be answered with on its own."""
+    return problem_body(
+        status_of(error), error.code, error.detail, errors=error.errors, extra=error.extra
+    )
 
 
 def _loyalty_error(_: Request[Any, Any, Any], exc: LoyaltyError) -> Response[dict[str, Any]]:
     headers = {"WWW-Authenticate": "Bearer"} if exc.kind is ErrorKind.UNAUTHENTICATED else None
     return problem(
-        _STATUS[exc.kind], exc.code, exc.detail, errors=exc.errors, extra=exc.extra, headers=headers
+        status_of(exc), exc.code, exc.detail, errors=exc.errors, extra=exc.extra, headers=headers
     )
 
 
@@ -100,18 +119,10 @@ def _validation_error(exc: ValidationException) -> Response[dict[str, Any]]:
 
 
 def _field_error(item: dict[str, Any]) -> FieldError:
-    message = str(item.get("message", "invalid value"))
-    match = _AT_PATH.search(message)
-    # Litestar names the field in `key` when the message has no path; "data" is
-    # its name for the whole body.
+    # Litestar names the field in `key` when the message has no path; "data" is its
+    # name for the whole body.
     key = str(item.get("key") or "")
-    path = match["path"] if match else ("" if key == "data" else key)
-    text = message[: match.start()] if match else message
-    unknown = _UNKNOWN_FIELD.match(text)
-    if unknown:
-        name = f"{path}.{unknown['name']}" if path else unknown["name"]
-        return FieldError(name, "unknown_field", f"unknown field {unknown['name']!r}")
-    return FieldError(path or "body", "invalid", text)
+    return decoding_error(str(item.get("message", "invalid value")), "" if key == "data" else key)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -216,6 +216,20 @@ def new_balance_row(member_id: int, at: datetime) -> dict[str, Any]:
     }
 
 
+async def lock_balances(conn: AsyncConnection, owners: Any) -> dict[int, int]:
+    """Lock several members' balance rows, in member order: the one order every writer
+    that locks more than one member follows, so that two of them never deadlock.
+    `owners` is a list of internal member ids or a subquery of them; returns each
+    member's available points."""
+    rows = await conn.execute(
+        select(balances.c.member_id, balances.c.available)
+        .where(balances.c.member_id.in_(owners))
+        .order_by(balances.c.member_id)
+        .with_for_update()
+    )
+    return {int(member): int(available) for member, available in rows}
+
+
 async def lock_member_by_id(conn: AsyncConnection, member: int) -> int:
     """Lock a member's balance row by internal id, for work that starts from a record
     (a hold) rather than from the brand's member id."""

@@ -44,6 +44,17 @@ _ENCODER = msgspec.json.Encoder(order="deterministic")
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """An event checked and ready to record: its key, fingerprint and programme."""
+
+    key: str
+    event: EventIn
+    request_hash: str
+    version: int
+    program: Program
+
+
+@dataclass(frozen=True)
 class Recorded:
     status: int
     body: dict[str, Any]
@@ -89,50 +100,72 @@ class EventService:
             await conn.execute(insert(balances).values(book.new_balance_row(row, now)))
 
     async def record(self, source: Principal, key: str, event: EventIn) -> Recorded:
+        """Record one event in its own transaction."""
+        prepared = await self.prepare(key, event)
+        async with self._db.write() as conn:
+            return await self.record_in(conn, source, prepared)
+
+    async def prepare(self, key: str, event: EventIn) -> Prepared:
+        """What can be checked before any database write: the key, the time, the
+        amounts; the request's fingerprint and the programme in force when it occurred."""
         if not 1 <= len(key) <= 200:
             raise InvalidInput.from_fields(
                 [FieldError("Idempotency-Key", "invalid", "1-200 characters required")]
             )
-        now = self._clock.now()
-        if event.occurred_at > now + FUTURE_SKEW:
+        if event.occurred_at > self._clock.now() + FUTURE_SKEW:
             raise InvalidInput.from_fields(
                 [FieldError("occurred_at", "in_the_future", "occurred_at is in the future")]
             )
         _check_amounts(event)
         request_hash = hashlib.sha256(_ENCODER.encode(event)).hexdigest()
         version, program = await self._programs.active(event.occurred_at, earliest_if_before=True)
-        async with self._db.write() as conn:
-            event_id = await conn.scalar(
-                dialect_insert(self._db, events)
-                .values(
-                    source_key_id=source.key_id,
-                    idempotency_key=key,
-                    request_hash=request_hash,
-                    kind=event.type,
-                    order_id=event.order_id,
-                    occurred_at=event.occurred_at,
-                    recorded_at=now,
-                    program_version=version.version,
-                    payload=msgspec.to_builtins(event),
-                )
-                .on_conflict_do_nothing(index_elements=["source_key_id", "idempotency_key"])
-                .returning(events.c.id)
+        return Prepared(key, event, request_hash, version.version, program)
+
+    async def record_in(
+        self, conn: AsyncConnection, source: Principal, prepared: Prepared
+    ) -> Recorded:
+        """Record a prepared event inside the caller's open write transaction."""
+        event, key, request_hash = prepared.event, prepared.key, prepared.request_hash
+        now = self._clock.now()
+        event_id = await conn.scalar(
+            dialect_insert(self._db, events)
+            .values(
+                source_key_id=source.key_id,
+                idempotency_key=key,
+                request_hash=request_hash,
+                kind=event.type,
+                order_id=event.order_id,
+                occurred_at=event.occurred_at,
+                recorded_at=now,
+                program_version=prepared.version,
+                payload=msgspec.to_builtins(event),
             )
-            if event_id is None:
-                return await _replay(conn, source.key_id, key, request_hash)
-            if self._enrol_unknown:
-                await self._enrol(conn, event.member_id, now)
-            member = await book.lock_member(conn, event.member_id)
-            judge = _Judge(
-                self._db, self._tiers, conn, program, version.version, member, event, event_id, now
-            )
-            outcome = await (judge.refund() if event.type == "refund" else judge.earn())
-            body = msgspec.to_builtins(outcome)
-            await conn.execute(
-                update(events)
-                .where(events.c.id == event_id)
-                .values(member_id=member.id, status_code=201, response=body)
-            )
+            .on_conflict_do_nothing(index_elements=["source_key_id", "idempotency_key"])
+            .returning(events.c.id)
+        )
+        if event_id is None:
+            return await _replay(conn, source.key_id, key, request_hash)
+        if self._enrol_unknown:
+            await self._enrol(conn, event.member_id, now)
+        member = await book.lock_member(conn, event.member_id)
+        judge = _Judge(
+            self._db,
+            self._tiers,
+            conn,
+            prepared.program,
+            prepared.version,
+            member,
+            event,
+            event_id,
+            now,
+        )
+        outcome = await (judge.refund() if event.type == "refund" else judge.earn())
+        body = msgspec.to_builtins(outcome)
+        await conn.execute(
+            update(events)
+            .where(events.c.id == event_id)
+            .values(member_id=member.id, status_code=201, response=body)
+        )
         return Recorded(201, body, replay=False)
 
 

@@ -53,12 +53,8 @@ class LedgerJobs:
                 total += await step(conn, at, ids)
 
     async def _locked_lots(self, conn: AsyncConnection, ids: list[int], status: str) -> list[Any]:
-        owners = select(lots.c.member_id).where(lots.c.id.in_(ids)).distinct()
-        await conn.execute(
-            select(balances.c.member_id)
-            .where(balances.c.member_id.in_(owners))
-            .order_by(balances.c.member_id)
-            .with_for_update()
+        await book.lock_balances(
+            conn, select(lots.c.member_id).where(lots.c.id.in_(ids)).distinct()
         )
         return list(
             await conn.execute(
