@@ -4,7 +4,8 @@
         --scenario purchase --concurrency 16 --duration 10 --members 100000
 
 Scenarios: purchase, balance, redeem (hold then commit), mixed (80% purchases, 15%
-balance reads, 5% redemptions), hot (every purchase on one member), credit (one-shot:
+balance reads, 5% redemptions), hot (every purchase on one member), batch (POST
+/v1/events/batch of --batch-size purchases; also reports events_per_s), credit (one-shot:
 credit --credit-points to members 1..--redeem-pool with admin adjustments, not timed).
 Each of --concurrency clients keeps one connection and sends one request at a time
 (closed loop). Prints one JSON object on stdout: operations per second, latency
@@ -39,7 +40,7 @@ PRICES = {
 STORES = ("sh-jingan", "hz-westlake", "xj-urumqi")
 PAYMENTS = ("card", "alipay", "wechat-pay", "cash")
 # Expected refusals per operation: not errors, but not successes either.
-EXPECTED_4XX = {"redeem": {409, 422}, "purchase": set(), "balance": set()}
+EXPECTED_4XX = {"redeem": {409, 422}, "purchase": set(), "balance": set(), "batch": set()}
 
 encode = msgspec.json.encode
 decode = msgspec.json.decode
@@ -107,6 +108,7 @@ class Stats:
         self.expected = 0
         self.errors = 0
         self.requests = 0
+        self.events = 0  # events recorded by batches
         self.samples: list[str] = []
 
     def record(self, op: str, ns: int, outcome: str) -> None:
@@ -142,7 +144,7 @@ class Client:
     def member(self) -> str:
         return f"B{self.rng.randint(1, self.args.members):08d}"
 
-    def purchase_body(self, member: str) -> bytes:
+    def purchase_event(self, member: str) -> dict[str, Any]:
         rng = self.rng
         items = []
         for line in range(rng.randint(1, 8)):
@@ -157,19 +159,17 @@ class Client:
                     **({"discount": "5.00"} if line == 0 and rng.random() < 0.2 else {}),
                 }
             )
-        return encode(
-            {
-                "type": "purchase",
-                "member_id": member,
-                "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "order_id": f"{self.prefix}-{self.count}",
-                "store_id": rng.choice(STORES),
-                "channel": rng.choice(("store", "store", "store", "app")),
-                "currency": "CNY",
-                "payment_method": rng.choice(PAYMENTS),
-                "items": items,
-            }
-        )
+        return {
+            "type": "purchase",
+            "member_id": member,
+            "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "order_id": f"{self.prefix}-{self.count}",
+            "store_id": rng.choice(STORES),
+            "channel": rng.choice(("store", "store", "store", "app")),
+            "currency": "CNY",
+            "payment_method": rng.choice(PAYMENTS),
+            "items": items,
+        }
 
     def outcome(self, op: str, status: int, body: bytes) -> str:
         self.stats.status[f"{op} {status}"] += 1
@@ -183,12 +183,30 @@ class Client:
 
     async def purchase(self, member: str | None = None) -> tuple[str, str]:
         self.count += 1
-        body = self.purchase_body(member or self.member())
+        body = encode(self.purchase_event(member or self.member()))
         status, data = await self.http.request(
             "POST", "/v1/events", self.args.pos_key, body, f"{self.prefix}-{self.count}"
         )
         self.stats.requests += 1
         return "purchase", self.outcome("purchase", status, data)
+
+    async def batch(self) -> tuple[str, str]:
+        """One POST /v1/events/batch of --batch-size purchases; counts recorded events."""
+        events = []
+        for _ in range(self.args.batch_size):
+            self.count += 1
+            key = {"idempotency_key": f"{self.prefix}-{self.count}"}
+            events.append(self.purchase_event(self.member()) | key)
+        status, data = await self.http.request(
+            "POST", "/v1/events/batch", self.args.pos_key, encode({"events": events})
+        )
+        self.stats.requests += 1
+        if status == 200:
+            answer = decode(data)
+            self.stats.events += answer["recorded"]
+            if answer["failed"]:
+                status = 422  # the batch was read but some events were refused: an error
+        return "batch", self.outcome("batch", status, data)
 
     async def balance(self) -> tuple[str, str]:
         status, data = await self.http.request(
@@ -224,6 +242,8 @@ class Client:
             return await self.redeem()
         if scenario == "hot":
             return await self.purchase(self.args.hot_member)
+        if scenario == "batch":
+            return await self.batch()
         draw = self.rng.random()
         if draw < 0.80:
             return await self.purchase()
@@ -303,6 +323,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         "duration_s": args.duration,
         "ops": done,
         "ops_per_s": round(done / args.duration, 1),
+        **({"events_per_s": round(stats.events / args.duration, 1)} if stats.events else {}),
         "ok": stats.ok,
         "expected_4xx": stats.expected,
         "errors": stats.errors,
@@ -325,7 +346,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--admin-key", default="")
     parser.add_argument(
         "--scenario",
-        choices=("purchase", "balance", "redeem", "mixed", "hot", "credit"),
+        choices=("purchase", "balance", "redeem", "mixed", "hot", "credit", "batch"),
         required=True,
     )
     parser.add_argument("--concurrency", type=int, default=16)
@@ -335,6 +356,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--redeem-pool", type=int, default=1000)
     parser.add_argument("--credit-points", type=int, default=1_000_000)
     parser.add_argument("--hot-member", default="B00000001")
+    parser.add_argument("--batch-size", type=int, default=1000, help="events per batch request")
     parser.add_argument("--seed", type=int, default=1)
     return parser.parse_args(argv)
 

@@ -6,6 +6,7 @@ from loyalty.auth.service import ApiKeyService
 from loyalty.clock import Clock, SystemClock
 from loyalty.db.engine import Database
 from loyalty.ledger.backtest import Backtester
+from loyalty.ledger.batch import BatchService
 from loyalty.ledger.events import EventService
 from loyalty.ledger.jobs import LedgerJobs
 from loyalty.ledger.redemptions import RedemptionService
@@ -39,6 +40,7 @@ class Container:
             self.tiers,
             enrol_unknown=settings.unknown_member == "enrol",
         )
+        self.batches = BatchService(self.db, self.events)
         self.ledger = LedgerService(self.db, self.clock, self.programs)
         self.ledger_jobs = LedgerJobs(self.db, self.clock)
         self.backtester = Backtester(self.db, self.programs)

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -18,7 +19,9 @@ from loyalty.bootstrap import Container
 from loyalty.clock import Clock, FixedClock
 from loyalty.db import migrate
 from loyalty.errors import LoyaltyError
+from loyalty.ledger import importer
 from loyalty.ledger.audit import verify
+from loyalty.ledger.batch import MAX_EVENTS
 from loyalty.logging import configure_logging
 from loyalty.program.model import ValidationReport
 from loyalty.program.service import check_program
@@ -302,6 +305,41 @@ def ledger_expire() -> None:
     """Expire available points past their lot's expiry date."""
     points = _run(_settings(), lambda c: c.ledger_jobs.expire_due())
     click.echo(f"expired {points} points")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--batch-size",
+    default=importer.DEFAULT_BATCH,
+    show_default=True,
+    type=click.IntRange(1, MAX_EVENTS),
+    help="Events per batch (each batch is saved as done before the next).",
+)
+@click.option("--restart", is_flag=True, help="Start again from the first line.")
+def import_events(file: Path, batch_size: int, restart: bool) -> None:
+    """Import events from FILE, one JSON event per line (history backfills).
+
+    Resumes where an interrupted run stopped; lines already imported are never
+    counted twice. Refused lines go to FILE.import-errors.jsonl.
+    """
+    with click.progressbar(
+        length=file.stat().st_size, label=f"importing {file.name}", file=sys.stderr
+    ) as bar:
+        state = _run(
+            _settings(),
+            lambda c: importer.import_file(
+                c.batches, file, batch_size=batch_size, restart=restart, progress=bar.update
+            ),
+        )
+    click.echo(
+        f"{file.name}: {state.line} lines, {state.recorded} recorded, "
+        f"{state.replayed} already there, {state.failed} refused"
+    )
+    if state.failed:
+        raise click.ClickException(
+            f"{state.failed} line(s) refused: see {importer.errors_path(file).name}"
+        )
 
 
 @main.command()

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from loyalty import __version__
 from loyalty.api.api_keys import ApiKeyController
+from loyalty.api.batch import EventBatchController
 from loyalty.api.health import live, ready
 from loyalty.api.jobs import JobController
 from loyalty.api.ledger import EventController, PointsController
@@ -32,6 +33,7 @@ from loyalty.auth.service import ApiKeyService
 from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
 from loyalty.ledger.backtest import Backtester
+from loyalty.ledger.batch import BatchService
 from loyalty.ledger.events import EventService
 from loyalty.ledger.redemptions import RedemptionService
 from loyalty.ledger.reports import ReportService
@@ -86,6 +88,7 @@ def create_app(container: Container | None = None, *, with_scheduler: bool = Fal
             ApiKeyController,
             ProgramController,
             EventController,
+            EventBatchController,
             PointsController,
             TierController,
             ReferralController,
@@ -107,7 +110,10 @@ def create_app(container: Container | None = None, *, with_scheduler: bool = Fal
             "members": Provide(_members, sync_to_thread=False),
             "api_keys": Provide(_api_keys, sync_to_thread=False),
             "programs": Provide(_programs, sync_to_thread=False),
-            "events": Provide(_events, sync_to_thread=False),
+            # Not "events": Litestar reports a body field named like a dependency as a
+            # server error, and the batch body has an `events` field.
+            "event_service": Provide(_events, sync_to_thread=False),
+            "batches": Provide(_batches, sync_to_thread=False),
             "ledger": Provide(_ledger, sync_to_thread=False),
             "backtester": Provide(_backtester, sync_to_thread=False),
             "tiers": Provide(_tiers, sync_to_thread=False),
@@ -154,6 +160,11 @@ def _programs(state: State) -> ProgramService:
 def _events(state: State) -> EventService:
     container: Container = state.container
     return container.events
+
+
+def _batches(state: State) -> BatchService:
+    container: Container = state.container
+    return container.batches
 
 
 def _ledger(state: State) -> LedgerService:

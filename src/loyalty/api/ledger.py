@@ -43,7 +43,7 @@ class EventController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[EventIn],
-        events: NamedDependency[EventService],
+        event_service: NamedDependency[EventService],
         idempotency_key: IdempotencyKey,
     ) -> Response[Any]:
         """Post a purchase, refund, signup, referral or custom event.
@@ -51,7 +51,7 @@ class EventController(Controller):
         Retrying with the same Idempotency-Key and body returns the stored outcome
         (header Idempotent-Replay: true); the same key with another body is a 409.
         """
-        recorded = await events.record(request.user, idempotency_key, data)
+        recorded = await event_service.record(request.user, idempotency_key, data)
         headers = {REPLAY_HEADER: "true"} if recorded.replay else {}
         return Response(recorded.body, status_code=recorded.status, headers=headers)
 
