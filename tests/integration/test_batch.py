@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from sqlalchemy.engine import URL
 
 from loyalty.bootstrap import Container
-from loyalty.cli import main
 from loyalty.ledger import importer
 from loyalty.ledger.audit import verify
 from loyalty.ledger.batch import BatchService
 from tests.programs import SHOP
+
+LOYALTY = str(Path(sys.executable).with_name("loyalty"))
 
 
 @pytest.fixture
@@ -177,9 +179,21 @@ def _write_lines(path: Path, lines: list[Any]) -> None:
             out.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
 
 
-def _import(db_url: URL, path: Path, *args: str) -> Any:
-    env = {"LOYALTY_DATABASE_URL": db_url.render_as_string(hide_password=False)}
-    return CliRunner().invoke(main, ["import", str(path), *args], env=env)
+async def _import(db_url: URL, path: Path, *args: str) -> tuple[int, str]:
+    """Run `loyalty import` as users run it: its own process (and logging set-up)."""
+    env = dict(os.environ, LOYALTY_DATABASE_URL=db_url.render_as_string(hide_password=False))
+    process = await asyncio.create_subprocess_exec(
+        LOYALTY,
+        "import",
+        str(path),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()
 
 
 async def test_import_resumes_and_never_counts_twice(
@@ -188,10 +202,10 @@ async def test_import_resumes_and_never_counts_twice(
     history = tmp_path / "history.jsonl"
     _write_lines(history, [_purchase(f"H-{n}", total="10.00") for n in range(9)])
     _write_lines(history, ["", "{not json", _purchase("H-X", member="M2", idempotency_key="x")])
-    # Run in a worker thread: the command runs its own event loop.
-    first = await asyncio.to_thread(_import, db_url, history, "--batch-size", "4")
-    assert first.exit_code == 1
-    assert "12 lines, 10 recorded, 0 already there, 1 refused" in first.output
+    code, output = await _import(db_url, history, "--batch-size", "4")
+    assert code == 1
+    assert "12 lines, 10 recorded, 0 already there, 1 refused" in output
+    assert "history.jsonl.import-errors.jsonl" in output
     refusals = importer.errors_path(history).read_text().splitlines()
     assert [json.loads(r)["line"] for r in refusals] == [11]
     assert await _pending(client, keys, "M1") == 90
@@ -199,16 +213,16 @@ async def test_import_resumes_and_never_counts_twice(
     # re-sent lines replay.
     state = importer.state_path(history)
     state.write_text(json.dumps({"offset": 0, "line": 0}))
-    second = await asyncio.to_thread(_import, db_url, history, "--batch-size", "4")
-    assert "12 lines, 0 recorded, 10 already there, 1 refused" in second.output
+    _, output = await _import(db_url, history, "--batch-size", "4")
+    assert "12 lines, 0 recorded, 10 already there, 1 refused" in output
     # Lines appended later are picked up from where the last run ended.
     _write_lines(history, [_purchase("H-NEW", total="5.00")])
-    third = await asyncio.to_thread(_import, db_url, history)
-    assert "13 lines, 1 recorded, 10 already there, 1 refused" in third.output
+    _, output = await _import(db_url, history)
+    assert "13 lines, 1 recorded, 10 already there, 1 refused" in output
     assert await _pending(client, keys, "M1") == 95
     assert await _pending(client, keys, "M2") == 100
-    restarted = await asyncio.to_thread(_import, db_url, history, "--restart")
-    assert "13 lines, 0 recorded, 11 already there, 1 refused" in restarted.output
+    _, output = await _import(db_url, history, "--restart")
+    assert "13 lines, 0 recorded, 11 already there, 1 refused" in output
     assert await _pending(client, keys, "M1") == 95
     assert (await verify(shop.db)).ok
 
