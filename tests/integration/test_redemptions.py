@@ -130,6 +130,23 @@ async def test_cancel_restores_the_same_lots_and_an_expired_hold_is_final(
     assert (await verify(till.db)).ok
 
 
+async def test_a_new_hold_can_use_the_points_of_a_lapsed_one_at_once(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
+) -> None:
+    lapsed = (await _hold(client, keys, "h1", points=1000, hold_seconds=60)).json()
+    clock.set(clock.now() + timedelta(seconds=61))
+    # No sweep has run: the new hold releases the lapsed one in its own transaction.
+    again = await _hold(client, keys, "h2", points=1000)
+    assert again.status_code == 201, again.text
+    state = await client.get(
+        f"/v1/redemptions/{lapsed['id']}", headers={"Authorization": keys["pos"]}
+    )
+    assert state.json()["state"] == "expired"
+    assert await till.redemptions.release_expired() == 0
+    assert (await _balance(client, keys))["held"] == 1000
+    assert (await verify(till.db)).ok
+
+
 async def test_points_whose_lot_expired_during_the_hold_go_to_expired(
     till: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
 ) -> None:

@@ -101,6 +101,9 @@ class RedemptionService:
                     )
                 return await self._out(conn, program, existing.id), False
             member = await book.lock_member(conn, hold.member_id)
+            if await self._expire_lapsed(conn, member.id, now):
+                # Those points are back (or expired): read the balances again.
+                member = await book.lock_member(conn, hold.member_id)
             points = hold.points or await self._reward_cost(
                 conn, program, member, hold.reward_id, now
             )
@@ -283,36 +286,61 @@ class RedemptionService:
                         )
                     ]
                 )
-            posting, changes = await self._release(conn, row.hold_txn_id, member, captured, now)
-            txn_id, _ = await book.write(
-                conn,
-                posting,
-                kind="redeem" if captured else "release",
-                actor=f"redemption:{redemption_id}",
-                reason=f"{state} redemption {redemption_id}",
-                member_id=member,
-                lot_changes=changes,
-                lifetime={member: (0, captured)},
-            )
-            if captured == 0 and row.reward_id is not None:
-                await conn.execute(
-                    update(reward_stock)
-                    .where(reward_stock.c.reward_id == row.reward_id)
-                    .values(used=reward_stock.c.used - 1)
-                )
-            await conn.execute(
-                update(redemptions)
-                .where(redemptions.c.id == redemption_id)
-                .values(
-                    state="committed" if captured else state,
-                    committed_points=captured if captured else None,
-                    commit_txn_id=txn_id if captured else None,
-                    resolved_at=now,
-                )
-            )
+            await self._settle(conn, row, member, captured, state, now)
             if then is not None:
                 await then(conn, row)
             return await self._out(conn, program, redemption_id)
+
+    async def _expire_lapsed(self, conn: AsyncConnection, member: int, now: datetime) -> int:
+        """Release the locked member's holds that are past their time, in the caller's
+        transaction, so that a new hold can use their points at once (the hold
+        timeouts job would release them only on its next run)."""
+        lapsed = (
+            await conn.execute(
+                select(redemptions).where(
+                    redemptions.c.member_id == member,
+                    redemptions.c.state == "held",
+                    redemptions.c.expires_at <= now,
+                )
+            )
+        ).all()
+        for row in lapsed:
+            await self._settle(conn, row, member, 0, "expired", now)
+        return len(lapsed)
+
+    async def _settle(
+        self, conn: AsyncConnection, row: Any, member: int, captured: int, state: str, now: datetime
+    ) -> None:
+        """Resolve a locked, still-held hold: `captured` points redeemed, the rest
+        released (to `expired` where their lot has lapsed)."""
+        redemption_id = row.id
+        posting, changes = await self._release(conn, row.hold_txn_id, member, captured, now)
+        txn_id, _ = await book.write(
+            conn,
+            posting,
+            kind="redeem" if captured else "release",
+            actor=f"redemption:{redemption_id}",
+            reason=f"{state} redemption {redemption_id}",
+            member_id=member,
+            lot_changes=changes,
+            lifetime={member: (0, captured)},
+        )
+        if captured == 0 and row.reward_id is not None:
+            await conn.execute(
+                update(reward_stock)
+                .where(reward_stock.c.reward_id == row.reward_id)
+                .values(used=reward_stock.c.used - 1)
+            )
+        await conn.execute(
+            update(redemptions)
+            .where(redemptions.c.id == redemption_id)
+            .values(
+                state="committed" if captured else state,
+                committed_points=captured if captured else None,
+                commit_txn_id=txn_id if captured else None,
+                resolved_at=now,
+            )
+        )
 
     async def _release(
         self, conn: AsyncConnection, hold_txn: int, member: int, captured: int, now: datetime
