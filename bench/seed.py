@@ -2,8 +2,11 @@
 
 Members are seeded with one bulk ``INSERT ... SELECT generate_series`` (100k in a couple
 of seconds); Faker provides a sample of realistic names, e-mail local parts, birthdays,
-locales and time zones that the rows cycle through. Member ids are ``B00000001``... so
-the load generator can pick a random member without asking the database.
+locales and time zones that the rows cycle through. Each pass over the sample moves the
+birthdays on by one day, so that birthdays cover the whole year evenly (about 1/365 of
+the members on each day, for the birthday job) rather than the sample's 2,000 dates.
+Member ids are ``B00000001``... so the load generator can pick a random member without
+asking the database.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ INSERT INTO members (member_id, referral_code, status, name, email, phone, birth
 SELECT 'B' || lpad(g::text, 8, '0'),
        'R' || lpad(upper(to_hex(g)), 10, '0'),
        'active', f.name, f.email || '.' || g || '@example.com',
-       '+86139' || lpad(g::text, 8, '0'), f.birthday, f.tz, f.locale, g % 2 = 0,
+       '+86139' || lpad(g::text, 8, '0'), f.birthday + ((g / $7) % 365)::int, f.tz,
+       f.locale, g % 2 = 0,
        '{}'::jsonb, '[]'::jsonb,
        now() - (g % 900) * interval '1 day' - interval '40 days', now(), now()
 FROM generate_series(1, $1::int) g
