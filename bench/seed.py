@@ -172,6 +172,8 @@ async def grow_ledger(name: str, entries: int, members: int, chunk: int = 500_00
         await conn.execute("RESET session_replication_role")
         await conn.execute("VACUUM ANALYZE ledger_transactions")
         await conn.execute("VACUUM ANALYZE ledger_entries")
+        # Flush now: a checkpoint writing gigabytes during the measurement stalls commits.
+        await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
     return time.perf_counter() - began
@@ -195,19 +197,54 @@ async def clone_database(source: str, name: str) -> float:
 
 
 async def database_activity(name: str) -> dict[str, float]:
-    """Milliseconds PostgreSQL has spent executing statements in the database (all
-    sessions; pg_stat_database.active_time, PostgreSQL 14+, flushed by each backend
-    within a second of going idle), its order count and its size on disk."""
+    """Counters of PostgreSQL's work in the database, all sessions, flushed by each
+    backend within a second of going idle (pg_stat_database): milliseconds spent
+    executing statements (active_time, PostgreSQL 14+), buffers hit and read, rows
+    returned and fetched; the CPU seconds of the backends connected to it now (read
+    from /proc, so only for a local server; 0 otherwise); orders inserted (a counter
+    too: counting the rows would add a scan to the figures) and its size."""
     conn = await asyncpg.connect(db_url(name))
     try:
         row = await conn.fetchrow(
-            "SELECT (SELECT active_time FROM pg_stat_database WHERE datname = current_database())"
-            " AS active_ms, (SELECT count(*) FROM orders) AS orders,"
+            "SELECT active_time AS active_ms, blks_hit + blks_read AS blocks,"
+            " blks_read AS reads, tup_returned + tup_fetched AS rows,"
+            " (SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'orders') AS orders,"
             " pg_database_size(current_database()) AS bytes"
+            " FROM pg_stat_database WHERE datname = current_database()"
+        )
+        backends = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
         )
     finally:
         await conn.close()
-    return {key: float(value or 0) for key, value in row.items()}
+    out = {key: float(value or 0) for key, value in row.items()}
+    cpu = {pid: cpu_seconds(pid) for pid in (r["pid"] for r in backends)}
+    return out | {f"cpu:{pid}": seconds for pid, seconds in cpu.items() if seconds is not None}
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (which may hold spaces)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:  # gone, or not on Linux
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of one process (None if it is gone)."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else None
+
+
+def group_cpu_seconds(group: int) -> float:
+    """CPU seconds of every live process in a process group (a server and its workers)."""
+    pids = [e.name for e in Path("/proc").iterdir() if e.name.isdigit()]
+    return sum(
+        cpu_seconds(int(pid)) or 0.0
+        for pid in pids
+        if (fields := _stat(pid)) and int(fields[2]) == group
+    )
 
 
 def publish_programme(name: str) -> None:
