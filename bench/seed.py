@@ -2,8 +2,11 @@
 
 Members are seeded with one bulk ``INSERT ... SELECT generate_series`` (100k in a couple
 of seconds); Faker provides a sample of realistic names, e-mail local parts, birthdays,
-locales and time zones that the rows cycle through. Member ids are ``B00000001``... so
-the load generator can pick a random member without asking the database.
+locales and time zones that the rows cycle through. Each pass over the sample moves the
+birthdays on by one day, so that birthdays cover the whole year evenly (about 1/365 of
+the members on each day, for the birthday job) rather than the sample's 2,000 dates.
+Member ids are ``B00000001``... so the load generator can pick a random member without
+asking the database.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ INSERT INTO members (member_id, referral_code, status, name, email, phone, birth
 SELECT 'B' || lpad(g::text, 8, '0'),
        'R' || lpad(upper(to_hex(g)), 10, '0'),
        'active', f.name, f.email || '.' || g || '@example.com',
-       '+86139' || lpad(g::text, 8, '0'), f.birthday, f.tz, f.locale, g % 2 = 0,
+       '+86139' || lpad(g::text, 8, '0'), f.birthday + ((g / $7) % 365)::int, f.tz,
+       f.locale, g % 2 = 0,
        '{}'::jsonb, '[]'::jsonb,
        now() - (g % 900) * interval '1 day' - interval '40 days', now(), now()
 FROM generate_series(1, $1::int) g
@@ -151,20 +155,96 @@ async def ledger_entry_count(name: str) -> int:
 
 
 async def grow_ledger(name: str, entries: int, members: int, chunk: int = 500_000) -> float:
-    """Append ``entries`` ledger entries (half as many transactions) with plain SQL."""
+    """Append ``entries`` ledger entries (half as many transactions) with plain SQL, in
+    statements of ``chunk`` transactions, then VACUUM ANALYZE (as autovacuum would
+    leave a settled table). The rows reference existing members and transactions by
+    construction, so the per-row foreign-key checks are skipped for the load (replica
+    role, the usual bulk-load setting)."""
     began = time.perf_counter()
     conn = await asyncpg.connect(db_url(name))
     try:
+        await conn.execute("SET session_replication_role = replica")
         left = entries // 2
         while left > 0:
             step = min(chunk, left)
             await conn.execute(GROW_LEDGER, step, members)
             left -= step
+        await conn.execute("RESET session_replication_role")
         await conn.execute("VACUUM ANALYZE ledger_transactions")
         await conn.execute("VACUUM ANALYZE ledger_entries")
+        # Flush now: a checkpoint writing gigabytes during the measurement stalls commits.
+        await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
     return time.perf_counter() - began
+
+
+async def clone_database(source: str, name: str) -> float:
+    """A copy of ``source`` (which nobody may be connected to) as ``name``, recreated.
+    FILE_COPY copies the files instead of writing every page to the WAL (PostgreSQL 15+)."""
+    began = time.perf_counter()
+    conn = await asyncpg.connect(db_url("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        create = f'CREATE DATABASE "{name}" TEMPLATE "{source}"'
+        try:
+            await conn.execute(create + " STRATEGY = FILE_COPY")
+        except asyncpg.PostgresSyntaxError:  # before PostgreSQL 15
+            await conn.execute(create)
+    finally:
+        await conn.close()
+    return time.perf_counter() - began
+
+
+async def database_activity(name: str) -> dict[str, float]:
+    """Counters of PostgreSQL's work in the database, all sessions, flushed by each
+    backend within a second of going idle (pg_stat_database): milliseconds spent
+    executing statements (active_time, PostgreSQL 14+), buffers hit and read, rows
+    returned and fetched; the CPU seconds of the backends connected to it now (read
+    from /proc, so only for a local server; 0 otherwise); orders inserted (a counter
+    too: counting the rows would add a scan to the figures) and its size."""
+    conn = await asyncpg.connect(db_url(name))
+    try:
+        row = await conn.fetchrow(
+            "SELECT active_time AS active_ms, blks_hit + blks_read AS blocks,"
+            " blks_read AS reads, tup_returned + tup_fetched AS rows,"
+            " (SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'orders') AS orders,"
+            " pg_database_size(current_database()) AS bytes"
+            " FROM pg_stat_database WHERE datname = current_database()"
+        )
+        backends = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    out = {key: float(value or 0) for key, value in row.items()}
+    cpu = {pid: cpu_seconds(pid) for pid in (r["pid"] for r in backends)}
+    return out | {f"cpu:{pid}": seconds for pid, seconds in cpu.items() if seconds is not None}
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (which may hold spaces)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:  # gone, or not on Linux
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of one process (None if it is gone)."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else None
+
+
+def group_cpu_seconds(group: int) -> float:
+    """CPU seconds of every live process in a process group (a server and its workers)."""
+    pids = [e.name for e in Path("/proc").iterdir() if e.name.isdigit()]
+    return sum(
+        cpu_seconds(int(pid)) or 0.0
+        for pid in pids
+        if (fields := _stat(pid)) and int(fields[2]) == group
+    )
 
 
 def publish_programme(name: str) -> None:
