@@ -48,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import birthday  # noqa: E402
+import ingest  # noqa: E402
 import rules_eval  # noqa: E402
 import seed  # noqa: E402
 from profiling import py_spy, summarise_profile  # noqa: E402
@@ -58,8 +59,8 @@ CEILING_DIR = Path(
 )
 RESULTS = HERE / "results"
 PY = sys.executable
-NOT_BUILT = "not measured: feature missing"
 BIRTHDAY = "birthday job over 1M members"
+BATCH_SIZE = 200  # events per POST /v1/events/batch in the load test
 
 
 def log(message: str) -> None:
@@ -178,13 +179,13 @@ class Server:
 
 def load(
     port: int, keys: dict[str, str], scenario: str, concurrency: int, duration: float,
-    members: int, pool: int, warmup: float,
+    members: int, pool: int, warmup: float, *extra: str,
 ) -> dict[str, Any]:  # fmt: skip
     command = [
         PY, str(HERE / "load.py"), "--port", str(port), "--pos-key", keys["pos"],
         "--admin-key", keys["admin"], "--scenario", scenario, "--concurrency", str(concurrency),
         "--duration", str(duration), "--warmup", str(warmup), "--members", str(members),
-        "--redeem-pool", str(pool), "--hot-member", seed.member_id(members),
+        "--redeem-pool", str(pool), "--hot-member", seed.member_id(members), *extra,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -457,8 +458,17 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     if change:
         add(f"purchase cost, ledger {change['from']:,} -> {change['to']:,} entries",
             change["verdict"], "flat within 10%", change["met"])  # fmt: skip
-    add("batch ingestion", result["not_measured"].get("batch ingestion", "?"),
-        ">= 20,000 events/s", None)  # fmt: skip
+    http, imported = result.get("batch_http"), result.get("batch_import")
+    if http or imported:
+        rates = {
+            "HTTP batches": (http or {}).get("events_per_s"),
+            "loyalty import": ((imported or {}).get("import") or {}).get("events_per_s"),
+        }
+        shown = ", ".join(f"{name} {rate:,.0f} events/s" for name, rate in rates.items() if rate)
+        add("batch ingestion", shown, ">= 20,000 events/s",
+            max((r for r in rates.values() if r), default=0) >= 20_000)  # fmt: skip
+    else:
+        add("batch ingestion", "skipped (--batch-events 0)", ">= 20,000 events/s", None)
     gifts = result.get("birthday")
     if gifts:
         first, again, _ = gifts["runs"]
@@ -553,6 +563,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "(an even number balances a steady drift in the machine's load)",
     )  # fmt: skip
     parser.add_argument(
+        "--batch-events",
+        type=int,
+        default=20_000,
+        help="purchases for the timed `loyalty import` (HTTP batches run as long as a step); "
+        "0 skips batch ingestion",
+    )
+    parser.add_argument(
         "--birthday-members", type=int, default=1_000_000,
         help="members for the birthday (grants) job, in a database of its own; 0 to skip",
     )  # fmt: skip
@@ -573,11 +590,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="smoke run: 10k members, 5 s steps, concurrency 1,16, ledger 100k and 1M "
-        "entries in 2 rounds, birthday job over 20k members",
+        "entries in 2 rounds, birthday job over 20k members, import of 2k events",
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.members = min(args.members, 10_000)
+        args.batch_events = min(args.batch_events, 2_000)
         args.duration = min(args.duration, 5)
         args.concurrency = "1,16"
         if args.ledger_sizes == "1000000,10000000":
@@ -655,10 +673,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"16 writers on one member: {hot['ops_per_s']:,.0f}/s, errors {hot['errors']}, "
                 f"statuses {hot['status']}")  # fmt: skip
 
-        result["not_measured"]["batch ingestion"] = (
-            NOT_BUILT + " (POST /v1/events/batch answers "
-            f"{server.status_of('POST', '/v1/events/batch', keys['pos'])})"
-        )
+        if args.batch_events > 0:
+            row = load(args.port, keys, "batch", 2, max(args.duration, 20), args.members, pool,
+                       warmup, "--batch-size", str(BATCH_SIZE))  # fmt: skip
+            result["batch_http"] = row
+            log(f"   batch c=2  {row.get('events_per_s', 0):>8,.0f} events/s (batches of "
+                f"{BATCH_SIZE}), p50 {row['p50_ms']} ms/batch, errors {row['errors']}")  # fmt: skip
     except BaseException:
         save_partial(result, stamp)
         raise
@@ -670,6 +690,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.sizes:
             result["ledger_growth"] = measure_ledger_growth(args, keys, stamp, warmup, pool)
+
+        if args.batch_events > 0:
+            log(f"loyalty import of {args.batch_events:,} purchases (bench/ingest.py)")
+            result["batch_import"] = ingest.measure(args.db, args.members, args.batch_events)
+            log(f"  {result['batch_import']['import']}")
 
         log("rules evaluation (bench/rules_eval.py)")
         rules_json = RESULTS / f"rules-{stamp}.json"
