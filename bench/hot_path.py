@@ -28,6 +28,7 @@ import asyncio
 import cProfile
 import functools
 import json
+import pstats
 import sys
 import time
 from collections import Counter
@@ -162,11 +163,23 @@ async def measure(
         profile.disable()
     cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
     trips = sum(counts.round_trips.values())
+    statements = counts.statements
+    round_trips = {k: round(v / n, 2) for k, v in sorted(counts.round_trips.items())}
+    shapes = {k: round(v / n, 2) for k, v in counts.shapes.most_common()}
+    # Python function calls per operation: a CPU proxy that the machine's load does
+    # not move (a separate block, because the profiler slows what it watches).
+    calls = cProfile.Profile()
+    calls.enable()
+    for i in range(warmup + n, warmup + n + BLOCK):
+        await one(i)
+    calls.disable()
+    python_calls = pstats.Stats(calls).total_calls  # type: ignore[attr-defined]
     return {
         "op": name,
         "n": n,
-        "statements_per_op": round(counts.statements / n, 2),
+        "statements_per_op": round(statements / n, 2),
         "round_trips_per_op": round(trips / n, 2),
+        "python_calls_per_op": round(python_calls / BLOCK),
         "cpu_ms_per_op": round(cpu * 1000 / n, 3),
         # Other tenants' load inflates CPU time too (shared caches, SMT siblings): the
         # quietest blocks of BLOCK operations are the steadiest figure across runs.
@@ -175,8 +188,8 @@ async def measure(
         "loop_thread_cpu_ms_per_op": round(loop_cpu * 1000 / n, 3),
         "wall_p50_ms": round(percentile(walls, 0.50) * 1000, 3),
         "wall_p99_ms": round(percentile(walls, 0.99) * 1000, 3),
-        "round_trips": {k: round(v / n, 2) for k, v in sorted(counts.round_trips.items())},
-        "shapes": {k: round(v / n, 2) for k, v in counts.shapes.most_common()},
+        "round_trips": round_trips,
+        "shapes": shapes,
     }
 
 
@@ -265,13 +278,15 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(
-        "| op | statements/op | round trips/op | CPU ms/op mean / median block / min block "
+        "| op | statements/op | round trips/op | Python calls/op "
+        "| CPU ms/op mean / median block / min block "
         "| of which event-loop thread | wall p50 ms | wall p99 ms |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['op']} | {r['statements_per_op']} | {r['round_trips_per_op']} | "
+            f"{r['python_calls_per_op']} | "
             f"{r['cpu_ms_per_op']} / {r['cpu_ms_per_op_median_block']} / "
             f"{r['cpu_ms_per_op_min_block']} | {r['loop_thread_cpu_ms_per_op']} | "
             f"{r['wall_p50_ms']} | {r['wall_p99_ms']} |"
