@@ -43,6 +43,15 @@ class Database:
                 pool_recycle=1800,
             )
         self._writer = self.engine.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+        # PostgreSQL reads in autocommit: no BEGIN and ROLLBACK round trips around
+        # them. Under READ COMMITTED each statement takes its own snapshot anyway,
+        # so a read block sees nothing different. SQLite keeps its deferred
+        # transaction: one consistent snapshot, and no round trips to save.
+        self._reader = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,7 +65,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        """Reads only: on PostgreSQL each statement commits on its own."""
+        async with self._reader.connect() as conn:
             yield conn
 
     async def dispose(self) -> None:
