@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import ReturningInsert
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _BEGIN_MODE = "loyalty_sqlite_begin"
@@ -104,6 +105,17 @@ def is_transient(error: DBAPIError) -> bool:
 def dialect_insert(db: Database, table: Table) -> PgInsert | SqliteInsert:
     """INSERT with ON CONFLICT support; both dialects spell it the same way."""
     return sqlite_insert(table) if db.is_sqlite else pg_insert(table)
+
+
+def insert_ignoring(
+    table: Table, conflict: list[str], *returning: ColumnElement[Any]
+) -> dict[str, ReturningInsert[Any]]:
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ..., built once for each
+    dialect (values are given as execution parameters); pick with `db.dialect`."""
+    return {
+        dialect: build(table).on_conflict_do_nothing(index_elements=conflict).returning(*returning)
+        for dialect, build in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+    }
 
 
 def json_array_contains(
