@@ -320,8 +320,9 @@ class _Judge:
                 for referred, points in credits.lifetime.items():
                     lifetime[referred] = lifetime.get(referred, 0) + points
         await self._usage(evaluation)
-        if evaluation.tags:
-            tags = list(dict.fromkeys([*member.tags, *evaluation.tags]))
+        tags = list(dict.fromkeys([*member.tags, *evaluation.tags]))
+        # A member who already carries every tag the rules give needs no write.
+        if tags != member.tags:
             await self.conn.execute(_SET_TAGS, {"b_member": member.id, "b_tags": tags})
         _, balances = await book.write(
             self.conn,
