@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -377,3 +378,25 @@ async def test_unknown_members_can_be_enrolled_by_their_first_event(
             assert member.json()["status"] == "active"
     finally:
         await enrolling.close()
+
+
+async def test_tag_rules_tag_a_member_once_and_keep_other_tags(
+    container: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    example = Path(__file__).parents[2] / "examples" / "tea-house.yaml"
+    await container.programs.publish(
+        {"tea-house.yaml": example.read_text()}, "tea-house.yaml", actor="test"
+    )
+    created = await client.post(
+        "/v1/members",
+        json={"member_id": "M1", "tags": ["tea"]},
+        headers={"Authorization": keys["pos"]},
+    )
+    assert created.status_code == 201, created.text
+    # big-spender tags a purchase of 2000 CNY or more; the second one has nothing to add.
+    for n, total in enumerate(("2500.00", "100.00", "3000.00")):
+        posted = await _post(client, keys, _purchase(f"O-{n}", total), f"k{n}")
+        assert posted.status_code == 201, posted.text
+        read = await client.get("/v1/members/M1", headers={"Authorization": keys["app"]})
+        assert read.json()["tags"] == ["tea", "big-spender"]
+    await _ok(container)

@@ -40,7 +40,11 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=principal.key_id)
 
 
-def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_role(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    # Async on purpose: Litestar runs a synchronous guard in a worker thread, a thread
+    # hop on every /v1 request for a set lookup.
     principal: Principal = connection.user
     roles: frozenset[Role] = handler.opt.get(_ROLES_OPT, frozenset())
     if not principal.may(roles):

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import ReturningInsert
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _BEGIN_MODE = "loyalty_sqlite_begin"
@@ -43,6 +44,15 @@ class Database:
                 pool_recycle=1800,
             )
         self._writer = self.engine.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+        # PostgreSQL reads in autocommit: no BEGIN and ROLLBACK round trips around
+        # them. Under READ COMMITTED each statement takes its own snapshot anyway,
+        # so a read block sees nothing different. SQLite keeps its deferred
+        # transaction: one consistent snapshot, and no round trips to save.
+        self._reader = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,7 +66,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        """Reads only: on PostgreSQL each statement commits on its own."""
+        async with self._reader.connect() as conn:
             yield conn
 
     async def dispose(self) -> None:
@@ -94,6 +105,17 @@ def is_transient(error: DBAPIError) -> bool:
 def dialect_insert(db: Database, table: Table) -> PgInsert | SqliteInsert:
     """INSERT with ON CONFLICT support; both dialects spell it the same way."""
     return sqlite_insert(table) if db.is_sqlite else pg_insert(table)
+
+
+def insert_ignoring(
+    table: Table, conflict: list[str], *returning: ColumnElement[Any]
+) -> dict[str, ReturningInsert[Any]]:
+    """INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ..., built once for each
+    dialect (values are given as execution parameters); pick with `db.dialect`."""
+    return {
+        dialect: build(table).on_conflict_do_nothing(index_elements=conflict).returning(*returning)
+        for dialect, build in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+    }
 
 
 def json_array_contains(

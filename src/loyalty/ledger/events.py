@@ -8,6 +8,7 @@ ledger, store the response for replays.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +18,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.keys import Principal
 from loyalty.clock import Clock
-from loyalty.db.engine import Database, dialect_insert
+from loyalty.db.engine import Database, dialect_insert, insert_ignoring
 from loyalty.db.schema import balances, events, lots, members, orders, rule_usage
+from loyalty.db.types import UtcDateTime
 from loyalty.errors import Conflict, FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger import redemptions as payments
@@ -41,6 +57,72 @@ from loyalty.tiers.service import TierService, effective_tier
 # Tills' clocks drift; an event from further in the future than this is refused.
 FUTURE_SKEW = timedelta(minutes=5)
 _ENCODER = msgspec.json.Encoder(order="deterministic")
+
+# The statements of every event, built once (per dialect where ON CONFLICT is spelt
+# by the dialect's own insert): a statement built per call has its cache key
+# generated again on every execution. Values come as execution parameters.
+_CLAIM_EVENT = insert_ignoring(events, ["source_key_id", "idempotency_key"], events.c.id)
+_INSERT_ORDER = insert_ignoring(orders, ["member_id", "order_id"], orders.c.id)
+_STORE_RESPONSE = (
+    update(events)
+    .where(events.c.id == bindparam("b_event", type_=BigInteger()))
+    .values(
+        member_id=bindparam("b_member", type_=BigInteger()),
+        status_code=bindparam("b_status", type_=Integer()),
+        response=bindparam("b_response", type_=events.c.response.type),
+    )
+)
+_STORED = select(events.c.request_hash, events.c.status_code, events.c.response).where(
+    events.c.source_key_id == bindparam("b_source", type_=BigInteger()),
+    events.c.idempotency_key == bindparam("b_key", type_=String()),
+)
+_SET_TAGS = (
+    update(members)
+    .where(members.c.id == bindparam("b_member", type_=BigInteger()))
+    .values(tags=bindparam("b_tags", type_=members.c.tags.type))
+)
+_INSERT_USAGE = insert(rule_usage)
+
+
+# (sums points, member's own, has a window start, has a window end)
+_CounterShape = tuple[bool, bool, bool, bool]
+
+
+def _counter_shape(key: CounterKey) -> _CounterShape:
+    return (
+        key.unit == "points",
+        key.scope == "member",
+        key.window_start is not None,
+        key.window_end is not None,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _counters_statement(shapes: tuple[_CounterShape, ...]) -> CompoundSelect[Any]:
+    """One UNION ALL reading every counter of an event, built once per combination
+    of counter shapes; parameters b_member and b_rule_N, b_start_N, b_end_N."""
+    selects = []
+    for index, (points, own, start, end) in enumerate(shapes):
+        measure: ColumnElement[Any] = func.count(rule_usage.c.id)
+        if points:
+            measure = func.coalesce(func.sum(rule_usage.c.points), 0)
+        statement: Select[Any] = select(
+            literal_column(str(index)).label("i"), measure.label("v")
+        ).where(rule_usage.c.rule_id == bindparam(f"b_rule_{index}", type_=String()))
+        if own:
+            statement = statement.where(
+                rule_usage.c.member_id == bindparam("b_member", type_=BigInteger())
+            )
+        if start:
+            statement = statement.where(
+                rule_usage.c.at >= bindparam(f"b_start_{index}", type_=UtcDateTime())
+            )
+        if end:
+            statement = statement.where(
+                rule_usage.c.at < bindparam(f"b_end_{index}", type_=UtcDateTime())
+            )
+        selects.append(statement)
+    return union_all(*selects)
 
 
 @dataclass(frozen=True)
@@ -128,20 +210,18 @@ class EventService:
         event, key, request_hash = prepared.event, prepared.key, prepared.request_hash
         now = self._clock.now()
         event_id = await conn.scalar(
-            dialect_insert(self._db, events)
-            .values(
-                source_key_id=source.key_id,
-                idempotency_key=key,
-                request_hash=request_hash,
-                kind=event.type,
-                order_id=event.order_id,
-                occurred_at=event.occurred_at,
-                recorded_at=now,
-                program_version=prepared.version,
-                payload=msgspec.to_builtins(event),
-            )
-            .on_conflict_do_nothing(index_elements=["source_key_id", "idempotency_key"])
-            .returning(events.c.id)
+            _CLAIM_EVENT[self._db.dialect],
+            {
+                "source_key_id": source.key_id,
+                "idempotency_key": key,
+                "request_hash": request_hash,
+                "kind": event.type,
+                "order_id": event.order_id,
+                "occurred_at": event.occurred_at,
+                "recorded_at": now,
+                "program_version": prepared.version,
+                "payload": msgspec.to_builtins(event),
+            },
         )
         if event_id is None:
             return await _replay(conn, source.key_id, key, request_hash)
@@ -162,21 +242,14 @@ class EventService:
         outcome = await (judge.refund() if event.type == "refund" else judge.earn())
         body = msgspec.to_builtins(outcome)
         await conn.execute(
-            update(events)
-            .where(events.c.id == event_id)
-            .values(member_id=member.id, status_code=201, response=body)
+            _STORE_RESPONSE,
+            {"b_event": event_id, "b_member": member.id, "b_status": 201, "b_response": body},
         )
         return Recorded(201, body, replay=False)
 
 
 async def _replay(conn: AsyncConnection, source: int, key: str, request_hash: str) -> Recorded:
-    row = (
-        await conn.execute(
-            select(events.c.request_hash, events.c.status_code, events.c.response).where(
-                events.c.source_key_id == source, events.c.idempotency_key == key
-            )
-        )
-    ).one()
+    row = (await conn.execute(_STORED, {"b_source": source, "b_key": key})).one()
     if row.request_hash != request_hash:
         raise Conflict(
             "idempotency_key_reused",
@@ -247,11 +320,10 @@ class _Judge:
                 for referred, points in credits.lifetime.items():
                     lifetime[referred] = lifetime.get(referred, 0) + points
         await self._usage(evaluation)
-        if evaluation.tags:
-            tags = list(dict.fromkeys([*member.tags, *evaluation.tags]))
-            await self.conn.execute(
-                update(members).where(members.c.id == member.id).values(tags=tags)
-            )
+        tags = list(dict.fromkeys([*member.tags, *evaluation.tags]))
+        # A member who already carries every tag the rules give needs no write.
+        if tags != member.tags:
+            await self.conn.execute(_SET_TAGS, {"b_member": member.id, "b_tags": tags})
         _, balances = await book.write(
             self.conn,
             self.posting,
@@ -341,24 +413,22 @@ class _Judge:
                     f"redemption {event.redemption_id} already paid for order {used!r}",
                 )
         order_ref = await self.conn.scalar(
-            dialect_insert(self.db, orders)
-            .values(
-                member_id=self.member.id,
-                order_id=event.order_id,
-                event_id=self.event_id,
-                currency=event.currency,
-                total=total,
-                refunded=Decimal(0),
-                items=[msgspec.to_builtins(item) for item in event.items],
-                refunded_items={},
-                points=evaluation.total_points,
-                clawed=0,
-                created_at=self.posting.at,
-                occurred_at=event.occurred_at,
-                redemption_id=event.redemption_id,
-            )
-            .on_conflict_do_nothing(index_elements=["member_id", "order_id"])
-            .returning(orders.c.id)
+            _INSERT_ORDER[self.db.dialect],
+            {
+                "member_id": self.member.id,
+                "order_id": event.order_id,
+                "event_id": self.event_id,
+                "currency": event.currency,
+                "total": total,
+                "refunded": Decimal(0),
+                "items": [msgspec.to_builtins(item) for item in event.items],
+                "refunded_items": {},
+                "points": evaluation.total_points,
+                "clawed": 0,
+                "created_at": self.posting.at,
+                "occurred_at": event.occurred_at,
+                "redemption_id": event.redemption_id,
+            },
         )
         if order_ref is None:
             raise Conflict(
@@ -373,7 +443,7 @@ class _Judge:
             per_rule[increment.key.rule_id] = per_rule.get(increment.key.rule_id, 0) + points
         if per_rule:
             await self.conn.execute(
-                insert(rule_usage),
+                _INSERT_USAGE,
                 [
                     {
                         "member_id": self.member.id,
@@ -389,24 +459,13 @@ class _Judge:
         """Every counter a cap needs, in one round trip."""
         if not keys:
             return {}
-        selects = []
+        params: dict[str, Any] = {"b_member": self.member.id}
         for index, key in enumerate(keys):
-            measure = (
-                func.coalesce(func.sum(rule_usage.c.points), 0)
-                if key.unit == "points"
-                else func.count(rule_usage.c.id)
-            )
-            statement = select(literal(index).label("i"), measure.label("v")).where(
-                rule_usage.c.rule_id == key.rule_id
-            )
-            if key.scope == "member":
-                statement = statement.where(rule_usage.c.member_id == self.member.id)
-            if key.window_start is not None:
-                statement = statement.where(rule_usage.c.at >= key.window_start)
-            if key.window_end is not None:
-                statement = statement.where(rule_usage.c.at < key.window_end)
-            selects.append(statement)
-        rows = await self.conn.execute(union_all(*selects))
+            params[f"b_rule_{index}"] = key.rule_id
+            params[f"b_start_{index}"] = key.window_start
+            params[f"b_end_{index}"] = key.window_end
+        statement = _counters_statement(tuple(map(_counter_shape, keys)))
+        rows = await self.conn.execute(statement, params)
         return {keys[row.i]: int(row.v) for row in rows}
 
     async def refund(self) -> EventOutcome:

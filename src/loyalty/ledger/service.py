@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Select,
+    String,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.auth.keys import Principal
@@ -21,6 +35,7 @@ from loyalty.db.schema import (
     members,
     redemptions,
 )
+from loyalty.db.types import UtcDateTime
 from loyalty.errors import FieldError, InvalidInput, NotFound
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
@@ -40,6 +55,91 @@ from loyalty.tiers.ladder import Ladder
 from loyalty.tiers.service import effective_tier
 
 EXPIRY_HORIZONS = (30, 60, 90)
+
+
+def _balance_statements() -> tuple[Select[Any], CompoundSelect[Any]]:
+    """A member's balance read, built once: the head row (balances, tier, lapsed holds,
+    expiry buckets) and, in the same statement, one row per pending vest date.
+
+    Parameters: member_id, now, until_30/60/90 (now + each horizon). A statement built
+    per call would have its cache key generated again on every read.
+    """
+    now = bindparam("now", type_=UtcDateTime())
+    spendable = (
+        lots.c.member_id == members.c.id,
+        lots.c.status == "available",
+        lots.c.remaining > 0,
+        lots.c.expires_at.is_not(None),
+    )
+    expiring = [
+        select(
+            func.coalesce(
+                func.sum(
+                    case(
+                        (
+                            lots.c.expires_at < bindparam(f"until_{days}", type_=UtcDateTime()),
+                            lots.c.remaining,
+                        ),
+                        else_=0,
+                    )
+                ),
+                0,
+            )
+        )
+        .where(*spendable)
+        .scalar_subquery()
+        .label(f"expiring_{days}")
+        for days in EXPIRY_HORIZONS
+    ]
+    # A hold past its time counts as released, even before the sweep runs.
+    lapsed = (
+        select(func.coalesce(func.sum(redemptions.c.points), 0))
+        .where(
+            redemptions.c.member_id == members.c.id,
+            redemptions.c.state == "held",
+            redemptions.c.expires_at <= now,
+        )
+        .scalar_subquery()
+        .label("lapsed")
+    )
+    head_columns = [
+        members.c.id,
+        members.c.tier,
+        members.c.tier_valid_until,
+        members.c.manual_tier,
+        members.c.manual_tier_until,
+        balances.c.available,
+        balances.c.pending,
+        balances.c.held,
+        balances.c.lifetime_earned,
+        balances.c.lifetime_redeemed,
+        lapsed,
+        *expiring,
+    ]
+    member = members.c.member_id == bindparam("member_id", type_=String())
+    head = select(*head_columns).join(balances, balances.c.member_id == members.c.id).where(member)
+    # Part 0 is the head row, part 1 the vest dates; NULLs stand in for the other
+    # part's columns (typed in the first part, for the result processors).
+    both: CompoundSelect[Any] = union_all(
+        head.add_columns(
+            literal_column("0").label("part"),
+            type_coerce(null(), UtcDateTime()).label("vests_at"),
+            type_coerce(null(), BigInteger()).label("points"),
+        ),
+        select(
+            *(null().label(column.name) for column in head_columns),
+            literal_column("1"),
+            lots.c.vests_at,
+            func.sum(lots.c.remaining),
+        )
+        .join(members, members.c.id == lots.c.member_id)
+        .where(member, lots.c.status == "pending", lots.c.remaining > 0)
+        .group_by(lots.c.vests_at),
+    )
+    return head, both.order_by(both.selected_columns.part, both.selected_columns.vests_at)
+
+
+_BALANCE_HEAD, _BALANCE = _balance_statements()
 
 
 class LedgerService:
@@ -131,67 +231,20 @@ class LedgerService:
                 [FieldError("as_of", "timezone_required", "give as_of with its UTC offset")]
             )
         now = self._clock.now()
-        spendable = (
-            lots.c.member_id == members.c.id,
-            lots.c.status == "available",
-            lots.c.remaining > 0,
-            lots.c.expires_at.is_not(None),
-        )
-        expiring = {
-            days: select(
-                func.coalesce(
-                    func.sum(
-                        case(
-                            (lots.c.expires_at < now + timedelta(days=days), lots.c.remaining),
-                            else_=0,
-                        )
-                    ),
-                    0,
-                )
-            )
-            .where(*spendable)
-            .scalar_subquery()
-            for days in EXPIRY_HORIZONS
+        params = {"member_id": member_id, "now": now} | {
+            f"until_{days}": now + timedelta(days=days) for days in EXPIRY_HORIZONS
         }
-        # A hold past its time counts as released, even before the sweep runs.
-        lapsed = (
-            select(func.coalesce(func.sum(redemptions.c.points), 0))
-            .where(
-                redemptions.c.member_id == members.c.id,
-                redemptions.c.state == "held",
-                redemptions.c.expires_at <= now,
-            )
-            .scalar_subquery()
-        )
         async with self._db.read() as conn:
-            # The balance, its expiry buckets and lapsed holds in one statement.
-            row = (
-                await conn.execute(
-                    select(
-                        members.c.id,
-                        members.c.tier,
-                        members.c.tier_valid_until,
-                        members.c.manual_tier,
-                        members.c.manual_tier_until,
-                        balances,
-                        lapsed.label("lapsed"),
-                        *(query.label(f"expiring_{days}") for days, query in expiring.items()),
-                    )
-                    .join(balances, balances.c.member_id == members.c.id)
-                    .where(members.c.member_id == member_id)
-                )
-            ).one_or_none()
-            if row is None:
-                raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
             if as_of is not None:
-                return await self._balance_at(conn, row.id, member_id, as_of)
-            vesting = await conn.execute(
-                select(lots.c.vests_at, func.sum(lots.c.remaining))
-                .where(lots.c.member_id == row.id, lots.c.status == "pending", lots.c.remaining > 0)
-                .group_by(lots.c.vests_at)
-                .order_by(lots.c.vests_at)
-            )
-            pending = [PendingVest(vests_at, int(points)) for vests_at, points in vesting]
+                head = (await conn.execute(_BALANCE_HEAD, params)).one_or_none()
+                if head is None:
+                    raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
+                return await self._balance_at(conn, head.id, member_id, as_of)
+            rows = (await conn.execute(_BALANCE, params)).all()
+        if not rows:
+            raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
+        row = rows[0]
+        pending = [PendingVest(r.vests_at, int(r.points)) for r in rows[1:]]
         lapsed_points = int(row.lapsed or 0)
         _, program = await self._programs.active(now)
         ladder = Ladder(tuple(program.spec.tiers))
@@ -214,7 +267,9 @@ class LedgerService:
             lifetime_earned=row.lifetime_earned,
             lifetime_redeemed=row.lifetime_redeemed,
             pending_vesting=pending,
-            expiring={f"{days}_days": int(getattr(row, f"expiring_{days}")) for days in expiring},
+            expiring={
+                f"{days}_days": int(getattr(row, f"expiring_{days}")) for days in EXPIRY_HORIZONS
+            },
         )
 
     async def _balance_at(

@@ -14,13 +14,31 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import Numeric, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    CompoundSelect,
+    Numeric,
+    Select,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.clock import Clock
 from loyalty.db.engine import Database
 from loyalty.db.paging import check_limit, decode_cursor, encode_cursor
 from loyalty.db.schema import lots, members, notifications, orders, tier_changes
+from loyalty.db.types import UtcDateTime
 from loyalty.errors import FieldError, InvalidInput, NotFound
 from loyalty.program.service import ProgramService
 from loyalty.rules import Program
@@ -60,38 +78,51 @@ def effective_tier(row: Any, ladder: Ladder, now: datetime) -> str | None:
     return row.tier if row.tier is not None else ladder.entry
 
 
-async def figures_for(
-    db: Database, conn: AsyncConnection, ids: list[int], start: datetime, end: datetime
-) -> dict[int, Figures]:
-    """Qualifying figures of many members over one window, in two queries: spend net
-    of refunds and orders (from orders), points earned by rules (from lots)."""
-    spend: dict[int, Decimal] = defaultdict(Decimal)
-    count: dict[int, int] = defaultdict(int)
+def _figures_statement(sqlite: bool) -> CompoundSelect[Any]:
+    """Qualifying figures of members over one window, in one statement built once:
+    part 0, spend net of refunds and orders (from orders); part 1, points earned by
+    rules (from lots). Parameters: ids (expanding), start, end.
+
+    SQLite has no exact decimal sum (it would add floats): there part 0 is the
+    window's orders, one row each (total, refunded), added up in Python."""
+    ids: BindParameter[Any] = bindparam("ids", expanding=True)
+    start, end = bindparam("start", type_=UtcDateTime()), bindparam("end", type_=UtcDateTime())
     in_window = (
         orders.c.member_id.in_(ids),
         orders.c.occurred_at >= start,
         orders.c.occurred_at < end,
     )
-    if db.is_sqlite:
-        # SQLite has no exact decimal sum (it would add floats): add in Python.
-        for member, total, refunded in await conn.execute(
-            select(orders.c.member_id, orders.c.total, orders.c.refunded).where(*in_window)
-        ):
-            spend[member] += total - refunded
-            count[member] += int(total > refunded)
+    spend: Select[Any]
+    if sqlite:
+        spend = select(
+            literal_column("0").label("part"),
+            orders.c.member_id,
+            orders.c.total.label("a"),
+            orders.c.refunded.label("b"),
+            type_coerce(null(), BigInteger()).label("points"),
+        ).where(*in_window)
     else:
-        for member, net, placed in await conn.execute(
+        spend = (
             select(
+                literal_column("0").label("part"),
                 orders.c.member_id,
-                func.sum(cast(orders.c.total, Numeric) - cast(orders.c.refunded, Numeric)),
-                func.count().filter(orders.c.total > orders.c.refunded),
+                func.sum(cast(orders.c.total, Numeric) - cast(orders.c.refunded, Numeric)).label(
+                    "a"
+                ),
+                func.count().filter(orders.c.total > orders.c.refunded).label("b"),
+                type_coerce(null(), BigInteger()).label("points"),
             )
             .where(*in_window)
             .group_by(orders.c.member_id)
-        ):
-            spend[member], count[member] = Decimal(net), int(placed)
-    earned = await conn.execute(
-        select(lots.c.member_id, func.sum(lots.c.points - lots.c.clawed))
+        )
+    earned = (
+        select(
+            literal_column("1"),
+            lots.c.member_id,
+            null(),
+            null(),
+            func.sum(lots.c.points - lots.c.clawed),
+        )
         .where(
             lots.c.member_id.in_(ids),
             lots.c.rule_id.is_not(None),
@@ -100,7 +131,29 @@ async def figures_for(
         )
         .group_by(lots.c.member_id)
     )
-    points = {member: int(total or 0) for member, total in earned}
+    return union_all(spend, earned)
+
+
+_FIGURES = {"sqlite": _figures_statement(True), "postgresql": _figures_statement(False)}
+
+
+async def figures_for(
+    db: Database, conn: AsyncConnection, ids: list[int], start: datetime, end: datetime
+) -> dict[int, Figures]:
+    """Qualifying figures of many members over one window, in one query: spend net of
+    refunds and orders (from orders), points earned by rules (from lots)."""
+    spend: dict[int, Decimal] = defaultdict(Decimal)
+    count: dict[int, int] = defaultdict(int)
+    points: dict[int, int] = {}
+    rows = await conn.execute(_FIGURES[db.dialect], {"ids": ids, "start": start, "end": end})
+    for part, member, a, b, earned in rows:
+        if part == 1:
+            points[member] = int(earned or 0)
+        elif db.is_sqlite:
+            spend[member] += a - b
+            count[member] += int(a > b)
+        else:
+            spend[member], count[member] = Decimal(a), int(b)
     return {m: Figures(_plain(spend[m]), points.get(m, 0), count[m]) for m in ids}
 
 
