@@ -400,3 +400,36 @@ async def test_tag_rules_tag_a_member_once_and_keep_other_tags(
         read = await client.get("/v1/members/M1", headers={"Authorization": keys["app"]})
         assert read.json()["tags"] == ["tea", "big-spender"]
     await _ok(container)
+
+
+async def test_an_earn_posting_names_its_new_lots_in_posting_order(
+    shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    # On PostgreSQL the transaction, lots, entries and balance go in one statement
+    # (lot ids drawn from the sequence first): the ledger must read as on SQLite.
+    items = [
+        {"sku": "TEA", "category": "tea", "quantity": 2, "unit_price": "30.00"},
+        {"sku": "CUP", "category": "ware", "quantity": 1, "unit_price": "40.00"},
+    ]
+    for n in range(2):
+        bought = await _post(client, keys, _purchase(f"O-{n}", total=None, items=items), f"p{n}")
+        assert bought.status_code == 201, bought.text
+        assert bought.json()["balances"] == {
+            "available": 10 * (n + 1),
+            "pending": 100 * (n + 1),
+            "held": 0,
+        }
+    history = await client.get("/v1/members/M1/ledger", headers={"Authorization": keys["marketer"]})
+    earns = history.json()["items"]
+    assert [t["kind"] for t in earns] == ["earn", "earn"]
+    lots_seen: list[int] = []
+    for txn in earns:
+        entries = txn["entries"]
+        assert [(e["account"], e["amount"], e["rule_id"]) for e in entries] == [
+            ("pending", 100, "base"),
+            ("available", 10, "tea-bonus"),
+        ]
+        assert all(e["lot_id"] is not None for e in entries)
+        lots_seen += [e["lot_id"] for e in entries]
+    assert len(set(lots_seen)) == 4
+    await _ok(shop)

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.db.schema import balances, ledger_entries, ledger_transactions, lots, members
@@ -145,6 +156,31 @@ async def write(
 ) -> tuple[int, dict[int, Balances]]:
     """Insert the transaction, its new lots and entries; apply lot changes and balance
     deltas. Returns the transaction id and the new balances of each member touched."""
+    touched = set(posting.deltas) | set(lifetime or {})
+    if (
+        conn.dialect.name == "postgresql"
+        and member_id is not None
+        and touched == {member_id}
+        and not lot_changes
+    ):
+        return await _write_one_member(
+            conn,
+            posting,
+            member_id,
+            new_lots or [],
+            (lifetime or {}).get(member_id, (0, 0)),
+            {
+                "kind": kind,
+                "member_id": member_id,
+                "event_id": event_id,
+                "program_version": program_version,
+                "actor": actor,
+                "reason": reason[:200],
+                "note": note,
+                "shortfall": shortfall,
+                "at": posting.at,
+            },
+        )
     txn_id = await conn.scalar(
         _INSERT_TRANSACTION,
         {
@@ -189,6 +225,145 @@ async def write(
     if lot_changes:
         await conn.execute(_CHANGE_LOTS, lot_changes)
     return txn_id, await _apply_balances(conn, posting, lifetime or {})
+
+
+# PostgreSQL, a posting that touches one member's balance and changes no existing
+# lot (an earn, a credit): the transaction, its lots, its entries and the balance
+# in one statement, one round trip instead of four. Lot ids are drawn from the
+# lots sequence first (a CTE referenced twice is evaluated once), so entries can
+# name the lots created beside them; entries keep the posting's order.
+_WRITE_ONE_MEMBER = text(
+    """
+WITH txn AS (
+    INSERT INTO ledger_transactions
+        (kind, member_id, event_id, program_version, actor, reason, note, shortfall, at)
+    VALUES (:kind, :member_id, :event_id, :program_version, :actor, :reason, :note,
+            :shortfall, :at)
+    RETURNING id
+), new_ids AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('lots', 'id')) AS id, n
+    FROM generate_series(1, :lot_count) AS n
+), new_lots AS (
+    INSERT INTO lots (id, member_id, txn_id, order_ref, rule_id, status, points, remaining,
+                      clawed, vests_at, expires_at, created_at)
+    SELECT i.id, l.member_id, txn.id, l.order_ref, l.rule_id, l.status, l.points,
+           l.remaining, 0, l.vests_at, l.expires_at, :at
+    FROM txn,
+         unnest(:l_member, :l_order_ref, :l_rule, :l_status, :l_points, :l_remaining,
+                :l_vests, :l_expires)
+             WITH ORDINALITY AS l(member_id, order_ref, rule_id, status, points, remaining,
+                                  vests_at, expires_at, n)
+         JOIN new_ids AS i ON i.n = l.n
+    ORDER BY l.n
+), new_entries AS (
+    INSERT INTO ledger_entries (txn_id, member_id, account, amount, lot_id, rule_id, reason, at)
+    SELECT txn.id, e.member_id, e.account, e.amount, coalesce(e.lot_id, i.id), e.rule_id,
+           e.reason, e.at
+    FROM txn,
+         unnest(:e_member, :e_account, :e_amount, :e_lot, :e_new_lot, :e_rule, :e_reason,
+                :e_at)
+             WITH ORDINALITY AS e(member_id, account, amount, lot_id, new_lot, rule_id, reason,
+                                  at, n)
+         LEFT JOIN new_ids AS i ON i.n = e.new_lot
+    ORDER BY e.n
+)
+UPDATE balances
+SET available = available + :d_available,
+    pending = pending + :d_pending,
+    held = held + :d_held,
+    lifetime_earned = lifetime_earned + :d_earned,
+    lifetime_redeemed = lifetime_redeemed + :d_redeemed,
+    version = version + 1,
+    updated_at = :at
+WHERE member_id = :member_id
+RETURNING available, pending, held, (SELECT id FROM txn) AS txn_id
+"""
+).bindparams(
+    bindparam("kind", type_=String()),
+    bindparam("member_id", type_=BigInteger()),
+    bindparam("event_id", type_=BigInteger()),
+    bindparam("program_version", type_=BigInteger()),
+    bindparam("actor", type_=String()),
+    bindparam("reason", type_=String()),
+    bindparam("note", type_=String()),
+    bindparam("shortfall", type_=Integer()),
+    bindparam("at", type_=UtcDateTime()),
+    bindparam("lot_count", type_=Integer()),
+    bindparam("l_member", type_=ARRAY(BigInteger())),
+    bindparam("l_order_ref", type_=ARRAY(BigInteger())),
+    bindparam("l_rule", type_=ARRAY(String())),
+    bindparam("l_status", type_=ARRAY(String())),
+    bindparam("l_points", type_=ARRAY(BigInteger())),
+    bindparam("l_remaining", type_=ARRAY(BigInteger())),
+    bindparam("l_vests", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("l_expires", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("e_member", type_=ARRAY(BigInteger())),
+    bindparam("e_account", type_=ARRAY(String())),
+    bindparam("e_amount", type_=ARRAY(BigInteger())),
+    bindparam("e_lot", type_=ARRAY(BigInteger())),
+    bindparam("e_new_lot", type_=ARRAY(Integer())),
+    bindparam("e_rule", type_=ARRAY(String())),
+    bindparam("e_reason", type_=ARRAY(String())),
+    bindparam("e_at", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("d_available", type_=BigInteger()),
+    bindparam("d_pending", type_=BigInteger()),
+    bindparam("d_held", type_=BigInteger()),
+    bindparam("d_earned", type_=BigInteger()),
+    bindparam("d_redeemed", type_=BigInteger()),
+)
+
+
+async def _write_one_member(
+    conn: AsyncConnection,
+    posting: Posting,
+    member: int,
+    new_lots: list[NewLot],
+    lifetime: tuple[int, int],
+    transaction: dict[str, Any],
+) -> tuple[int, dict[int, Balances]]:
+    number = {id(lot): n for n, lot in enumerate(new_lots, start=1)}
+    entries = posting.entries
+    row = (
+        await conn.execute(
+            _WRITE_ONE_MEMBER,
+            transaction
+            | {
+                "lot_count": len(new_lots),
+                "l_member": [lot.member_id for lot in new_lots],
+                "l_order_ref": [lot.order_ref for lot in new_lots],
+                "l_rule": [lot.rule_id for lot in new_lots],
+                "l_status": [lot.status for lot in new_lots],
+                "l_points": [lot.points for lot in new_lots],
+                "l_remaining": [
+                    lot.points if lot.remaining is None else lot.remaining for lot in new_lots
+                ],
+                "l_vests": [lot.vests_at for lot in new_lots],
+                "l_expires": [lot.expires_at for lot in new_lots],
+                "e_member": [e["member_id"] for e in entries],
+                "e_account": [e["account"] for e in entries],
+                "e_amount": [e["amount"] for e in entries],
+                "e_lot": [
+                    None if isinstance(e["lot_id"], NewLot) else _lot_id(e["lot_id"], {})
+                    for e in entries
+                ],
+                "e_new_lot": [
+                    number[id(e["lot_id"])] if isinstance(e["lot_id"], NewLot) else None
+                    for e in entries
+                ],
+                "e_rule": [e["rule_id"] for e in entries],
+                "e_reason": [e["reason"] for e in entries],
+                "e_at": [e["at"] for e in entries],
+                "d_available": posting.delta(member, Account.AVAILABLE),
+                "d_pending": posting.delta(member, Account.PENDING),
+                "d_held": posting.delta(member, Account.HELD),
+                "d_earned": lifetime[0],
+                "d_redeemed": lifetime[1],
+            },
+        )
+    ).one()
+    return int(row.txn_id), {
+        member: Balances(available=row.available, pending=row.pending, held=row.held)
+    }
 
 
 def _lot_id(ref: Any, created: dict[int, int]) -> int | None:
