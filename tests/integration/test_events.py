@@ -15,6 +15,11 @@ from loyalty.ledger.audit import verify
 from tests.programs import SHOP
 
 PROGRAM = SHOP
+# 100 CNY: 100 base points (pending) and the tea bonus of 10 (available).
+TEA_AND_CUP = [
+    {"sku": "TEA", "category": "tea", "quantity": 2, "unit_price": "30.00"},
+    {"sku": "CUP", "category": "ware", "quantity": 1, "unit_price": "40.00"},
+]
 
 
 async def _setup(container: Container, shortfall: str = "floor") -> None:
@@ -153,10 +158,7 @@ async def test_suspended_member_cannot_earn(
 async def test_refund_by_items_claws_back_pending_points_proportionally(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    items = [
-        {"sku": "TEA", "category": "tea", "quantity": 2, "unit_price": "30.00"},
-        {"sku": "CUP", "category": "ware", "quantity": 1, "unit_price": "40.00"},
-    ]
+    items = TEA_AND_CUP
     bought = await _post(client, keys, _purchase(total=None, items=items), "p")
     assert bought.json()["points"] == 110  # 100 base (pending) + 10 tea bonus (available)
     refund = {
@@ -407,10 +409,7 @@ async def test_an_earn_posting_names_its_new_lots_in_posting_order(
 ) -> None:
     # On PostgreSQL the transaction, lots, entries and balance go in one statement
     # (lot ids drawn from the sequence first): the ledger must read as on SQLite.
-    items = [
-        {"sku": "TEA", "category": "tea", "quantity": 2, "unit_price": "30.00"},
-        {"sku": "CUP", "category": "ware", "quantity": 1, "unit_price": "40.00"},
-    ]
+    items = TEA_AND_CUP
     for n in range(2):
         bought = await _post(client, keys, _purchase(f"O-{n}", total=None, items=items), f"p{n}")
         assert bought.status_code == 201, bought.text

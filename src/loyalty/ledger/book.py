@@ -156,6 +156,17 @@ async def write(
 ) -> tuple[int, dict[int, Balances]]:
     """Insert the transaction, its new lots and entries; apply lot changes and balance
     deltas. Returns the transaction id and the new balances of each member touched."""
+    transaction = {
+        "kind": kind,
+        "member_id": member_id,
+        "event_id": event_id,
+        "program_version": program_version,
+        "actor": actor,
+        "reason": reason[:200],
+        "note": note,
+        "shortfall": shortfall,
+        "at": posting.at,
+    }
     touched = set(posting.deltas) | set(lifetime or {})
     if (
         conn.dialect.name == "postgresql"
@@ -163,38 +174,11 @@ async def write(
         and touched == {member_id}
         and not lot_changes
     ):
+        earned = (lifetime or {}).get(member_id, (0, 0))
         return await _write_one_member(
-            conn,
-            posting,
-            member_id,
-            new_lots or [],
-            (lifetime or {}).get(member_id, (0, 0)),
-            {
-                "kind": kind,
-                "member_id": member_id,
-                "event_id": event_id,
-                "program_version": program_version,
-                "actor": actor,
-                "reason": reason[:200],
-                "note": note,
-                "shortfall": shortfall,
-                "at": posting.at,
-            },
+            conn, posting, member_id, new_lots or [], earned, transaction
         )
-    txn_id = await conn.scalar(
-        _INSERT_TRANSACTION,
-        {
-            "kind": kind,
-            "member_id": member_id,
-            "event_id": event_id,
-            "program_version": program_version,
-            "actor": actor,
-            "reason": reason[:200],
-            "note": note,
-            "shortfall": shortfall,
-            "at": posting.at,
-        },
-    )
+    txn_id = await conn.scalar(_INSERT_TRANSACTION, transaction)
     assert txn_id is not None
     lot_ids: dict[int, int] = {}
     if new_lots:
