@@ -1,4 +1,6 @@
-"""Programme texts shared by test modules."""
+"""Programme texts and event bodies shared by test modules."""
+
+from typing import Any
 
 # A small shop: 1 point per CNY pending for 14 days, a tea bonus, a capped review
 # reward. SHORTFALL is replaced by the refund policy under test.
@@ -29,3 +31,15 @@ rules:
     award: { fixed: 20 }
     limits: [{ max_times: 1, period: day }]
 """
+
+
+def purchase(order: str, total: str = "100.00", member: str = "M1", **extra: Any) -> Any:
+    """A purchase event body at the test clock's morning (2026-06-15)."""
+    return {
+        "type": "purchase",
+        "member_id": member,
+        "order_id": order,
+        "total": total,
+        "currency": "CNY",
+        "occurred_at": "2026-06-15T09:00:00Z",
+    } | extra

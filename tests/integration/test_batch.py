@@ -17,7 +17,7 @@ from loyalty.bootstrap import Container
 from loyalty.ledger import importer
 from loyalty.ledger.audit import verify
 from loyalty.ledger.batch import BatchService
-from tests.programs import SHOP
+from tests.programs import SHOP, purchase
 
 LOYALTY = str(Path(sys.executable).with_name("loyalty"))
 
@@ -32,17 +32,6 @@ async def shop(container: Container, client: httpx.AsyncClient, keys: dict[str, 
         )
         assert response.status_code == 201
     return container
-
-
-def _purchase(order: str, member: str = "M1", total: str = "100.00", **extra: Any) -> Any:
-    return {
-        "type": "purchase",
-        "member_id": member,
-        "order_id": order,
-        "total": total,
-        "currency": "CNY",
-        "occurred_at": "2026-06-15T09:00:00Z",
-    } | extra
 
 
 async def _batch(client: httpx.AsyncClient, keys: dict[str, str], events: list[Any]) -> Any:
@@ -66,16 +55,16 @@ async def test_each_event_of_a_batch_succeeds_or_fails_on_its_own(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     events = [
-        _purchase("O-1", idempotency_key="k1"),
-        _purchase("O-2", member="M2", idempotency_key="k2", total="50.00"),
+        purchase("O-1", idempotency_key="k1"),
+        purchase("O-2", member="M2", idempotency_key="k2", total="50.00"),
         {"type": "purchase", "member_id": "M1", "idempotency_key": "k3"},  # no occurred_at
-        _purchase("O-4", member="NOBODY", idempotency_key="k4"),
-        _purchase("O-5"),  # no key
-        _purchase("O-1", idempotency_key="k1"),  # the same request again: a replay
-        _purchase("O-9", idempotency_key="k1"),  # the same key, another body
-        _purchase("O-1", idempotency_key="k8"),  # the same order under another key
-        _purchase("O-9", total="-1", idempotency_key="k9"),
-        _purchase("O-10", member="M3", idempotency_key="k10", quantity=1),  # unknown field
+        purchase("O-4", member="NOBODY", idempotency_key="k4"),
+        purchase("O-5"),  # no key
+        purchase("O-1", idempotency_key="k1"),  # the same request again: a replay
+        purchase("O-9", idempotency_key="k1"),  # the same key, another body
+        purchase("O-1", idempotency_key="k8"),  # the same order under another key
+        purchase("O-9", total="-1", idempotency_key="k9"),
+        purchase("O-10", member="M3", idempotency_key="k10", quantity=1),  # unknown field
     ]
     body = await _batch(client, keys, events)
     statuses = [(r["index"], r["idempotency_key"], r["status"]) for r in body["results"]]
@@ -111,7 +100,7 @@ async def test_each_event_of_a_batch_succeeds_or_fails_on_its_own(
 async def test_a_batch_sent_again_is_all_replays_and_matches_single_posts(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    events = [_purchase(f"O-{n}", idempotency_key=f"k{n}", total="10.00") for n in range(5)]
+    events = [purchase(f"O-{n}", idempotency_key=f"k{n}", total="10.00") for n in range(5)]
     first = await _batch(client, keys, events)
     again = await _batch(client, keys, events)
     assert (first["recorded"], again["replayed"]) == (5, 5)
@@ -130,7 +119,7 @@ async def test_a_batch_sent_again_is_all_replays_and_matches_single_posts(
 async def test_malformed_batches_are_refused_whole(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    too_many = [_purchase(f"O-{n}", idempotency_key=f"k{n}") for n in range(1001)]
+    too_many = [purchase(f"O-{n}", idempotency_key=f"k{n}") for n in range(1001)]
     for body in ({"events": []}, {"events": too_many}, {"event": []}, [1, 2]):
         response = await client.post(
             "/v1/events/batch", json=body, headers={"Authorization": keys["pos"]}
@@ -149,10 +138,10 @@ async def test_chunks_commit_separately_and_refusals_roll_back_alone(
 ) -> None:
     service = BatchService(shop.db, shop.events, chunk=2)
     raws = [
-        json.dumps(_purchase(f"O-{n}", member=f"M{n % 3 + 1}", total=str(10 + n))).encode()
+        json.dumps(purchase(f"O-{n}", member=f"M{n % 3 + 1}", total=str(10 + n))).encode()
         for n in range(7)
     ]
-    raws[3] = json.dumps(_purchase("O-3", member="M9")).encode()
+    raws[3] = json.dumps(purchase("O-3", member="M9")).encode()
     results = await service.record_many(importer.IMPORT_SOURCE, raws, derive_keys=True)
     assert [r.error.code if r.error else r.recorded.status for r in results] == [
         201,
@@ -200,8 +189,8 @@ async def test_import_resumes_and_never_counts_twice(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str], db_url: URL, tmp_path: Path
 ) -> None:
     history = tmp_path / "history.jsonl"
-    _write_lines(history, [_purchase(f"H-{n}", total="10.00") for n in range(9)])
-    _write_lines(history, ["", "{not json", _purchase("H-X", member="M2", idempotency_key="x")])
+    _write_lines(history, [purchase(f"H-{n}", total="10.00") for n in range(9)])
+    _write_lines(history, ["", "{not json", purchase("H-X", member="M2", idempotency_key="x")])
     code, output = await _import(db_url, history, "--batch-size", "4")
     assert code == 1
     assert "12 lines, 10 recorded, 0 already there, 1 refused" in output
@@ -216,7 +205,7 @@ async def test_import_resumes_and_never_counts_twice(
     _, output = await _import(db_url, history, "--batch-size", "4")
     assert "12 lines, 0 recorded, 10 already there, 1 refused" in output
     # Lines appended later are picked up from where the last run ended.
-    _write_lines(history, [_purchase("H-NEW", total="5.00")])
+    _write_lines(history, [purchase("H-NEW", total="5.00")])
     _, output = await _import(db_url, history)
     assert "13 lines, 1 recorded, 10 already there, 1 refused" in output
     assert await _pending(client, keys, "M1") == 95
@@ -236,7 +225,7 @@ async def test_concurrent_batches_and_single_posts_on_shared_members(
             client,
             keys,
             [
-                _purchase(f"B{n}-{i}", member=f"M{(n + i) % 3 + 1}", idempotency_key=f"b{n}-{i}")
+                purchase(f"B{n}-{i}", member=f"M{(n + i) % 3 + 1}", idempotency_key=f"b{n}-{i}")
                 for i in range(30)
             ],
         )
@@ -244,7 +233,7 @@ async def test_concurrent_batches_and_single_posts_on_shared_members(
     async def single(n: int) -> int:
         response = await client.post(
             "/v1/events",
-            json=_purchase(f"S-{n}", member=f"M{n % 3 + 1}"),
+            json=purchase(f"S-{n}", member=f"M{n % 3 + 1}"),
             headers={"Authorization": keys["pos"], "Idempotency-Key": f"s{n}"},
         )
         return response.status_code

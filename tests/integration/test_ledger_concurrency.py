@@ -26,6 +26,7 @@ from loyalty.clock import FixedClock
 from loyalty.db.schema import events, ledger_transactions, orders
 from loyalty.ledger.audit import verify
 from tests.conftest import settings_for
+from tests.programs import purchase
 
 POOL = 25  # up to 50 connections (pool + overflow): real concurrency, within max_connections
 
@@ -77,17 +78,6 @@ async def shop(container: Container, client: httpx.AsyncClient, keys: dict[str, 
     return container
 
 
-def _purchase(order: str, total: str = "100.00", member: str = "M1") -> dict[str, Any]:
-    return {
-        "type": "purchase",
-        "member_id": member,
-        "order_id": order,
-        "total": total,
-        "currency": "CNY",
-        "occurred_at": "2026-06-15T09:00:00Z",
-    }
-
-
 def _refund(order: str, total: str, member: str = "M1") -> dict[str, Any]:
     return {
         "type": "refund",
@@ -132,7 +122,7 @@ async def _audit(container: Container) -> None:
 async def test_one_idempotency_key_posted_100_times_at_once_is_recorded_once(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    body = _purchase("O-race")
+    body = purchase("O-race")
     responses = await asyncio.gather(*(_event(client, keys, body, "race-1") for _ in range(100)))
     assert [r.status_code for r in responses] == [201] * 100, [r.text for r in responses]
     first = [r for r in responses if "idempotent-replay" not in r.headers]
@@ -156,7 +146,7 @@ async def test_one_idempotency_key_posted_100_times_at_once_is_recorded_once(
     balance = await _balance(client, keys)
     assert (balance["available"], balance["pending"], balance["lifetime_earned"]) == (100, 10, 110)
     # The same key with another body is refused, and nothing more is written.
-    reused = await _event(client, keys, _purchase("O-race", total="99.00"), "race-1")
+    reused = await _event(client, keys, purchase("O-race", total="99.00"), "race-1")
     assert reused.status_code == 409
     assert reused.json()["code"] == "idempotency_key_reused"
     assert (await _balance(client, keys))["available"] == 100
@@ -166,7 +156,7 @@ async def test_one_idempotency_key_posted_100_times_at_once_is_recorded_once(
 async def test_one_key_two_bodies_at_once_one_wins_the_other_is_refused(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    bodies = [_purchase("O-a", "10.00"), _purchase("O-b", "20.00")] * 25
+    bodies = [purchase("O-a", "10.00"), purchase("O-b", "20.00")] * 25
     random.Random(7).shuffle(bodies)
     responses = await asyncio.gather(*(_event(client, keys, b, "race-2") for b in bodies))
     statuses = Counter(r.status_code for r in responses)
@@ -192,7 +182,7 @@ async def test_one_key_two_bodies_at_once_one_wins_the_other_is_refused(
 async def test_one_order_posted_under_many_keys_at_once_earns_once(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
-    body = _purchase("O-twice", "50.00")
+    body = purchase("O-twice", "50.00")
     responses = await asyncio.gather(*(_event(client, keys, body, f"k-{n}") for n in range(20)))
     statuses = Counter(r.status_code for r in responses)
     assert statuses == Counter({201: 1, 409: 19}), [r.text for r in responses]
@@ -214,7 +204,7 @@ async def test_concurrent_refunds_debits_and_purchases_on_one_member(
     # Ten orders of 100 available and 10 pending points each.
     expected = 0
     for n in range(10):
-        bought = await _event(client, keys, _purchase(f"O-{n}"), f"buy-{n}")
+        bought = await _event(client, keys, purchase(f"O-{n}"), f"buy-{n}")
         assert bought.status_code == 201
         expected += bought.json()["points"]
     assert expected == 1100
@@ -239,7 +229,7 @@ async def test_concurrent_refunds_debits_and_purchases_on_one_member(
         if kind == "credit":
             return kind, arg, await _adjust(client, keys, arg)
         if kind == "buy":
-            return kind, arg, await _event(client, keys, _purchase(arg, "10.00"), f"b-{index}")
+            return kind, arg, await _event(client, keys, purchase(arg, "10.00"), f"b-{index}")
         body = {
             "type": "custom",
             "name": "review",
@@ -301,7 +291,7 @@ async def test_sixteen_concurrent_writers_on_one_member_never_deadlock(
     for n in range(4):
         for member in ("M1", "M2"):
             response = await _event(
-                client, keys, _purchase(f"S-{member}-{n}", member=member), f"s-{member}-{n}"
+                client, keys, purchase(f"S-{member}-{n}", member=member), f"s-{member}-{n}"
             )
             assert response.status_code == 201
 
@@ -314,7 +304,7 @@ async def test_sixteen_concurrent_writers_on_one_member_never_deadlock(
             member = "M2" if rng.random() < 0.2 else "M1"
             if kind == "buy":
                 response = await _event(
-                    client, keys, _purchase(f"W-{w}-{step}", "25.00", member), f"w-{w}-{step}"
+                    client, keys, purchase(f"W-{w}-{step}", "25.00", member), f"w-{w}-{step}"
                 )
             elif kind == "refund":
                 order = f"S-{member}-{rng.randrange(4)}"
@@ -364,7 +354,7 @@ async def test_sixteen_concurrent_writers_on_one_member_never_deadlock(
 async def test_postgres_refuses_to_change_the_ledger(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str], table: str, statement: str
 ) -> None:
-    assert (await _event(client, keys, _purchase("O-1"), "k-1")).status_code == 201
+    assert (await _event(client, keys, purchase("O-1"), "k-1")).status_code == 201
     with pytest.raises(DBAPIError, match="append-only"):
         async with shop.db.engine.begin() as conn:
             await conn.execute(text(statement.format(table=table)))
