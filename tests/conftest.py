@@ -19,10 +19,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import structlog
 from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
+from loyalty.api import request_log
 from loyalty.api.app import create_app
 from loyalty.bootstrap import Container
 from loyalty.clock import FixedClock
@@ -195,3 +197,12 @@ async def keys(container: Container) -> dict[str, str]:
 
 def auth(keys: dict[str, str], role: str = "admin") -> dict[str, str]:
     return {"Authorization": keys[role]}
+
+
+@pytest.fixture
+def fresh_request_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request logger that capture_logs can see. A CLI command run in-process
+    configures production logging, whose cache_logger_on_first_use freezes the
+    module's logger on its next use; capture_logs would then see nothing, depending
+    on test order."""
+    monkeypatch.setattr(request_log, "log", structlog.get_logger("loyalty.request"))

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import URL
+from structlog.testing import capture_logs
 
 from loyalty.bootstrap import Container
 from loyalty.ledger import importer
@@ -97,13 +98,20 @@ async def test_each_event_of_a_batch_succeeds_or_fails_on_its_own(
     assert (await verify(shop.db)).ok
 
 
+@pytest.mark.usefixtures("fresh_request_logger")
 async def test_a_batch_sent_again_is_all_replays_and_matches_single_posts(
     shop: Container, client: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
     events = [purchase(f"O-{n}", idempotency_key=f"k{n}", total="10.00") for n in range(5)]
-    first = await _batch(client, keys, events)
-    again = await _batch(client, keys, events)
+    with capture_logs() as logs:
+        first = await _batch(client, keys, events)
+        again = await _batch(client, keys, events)
     assert (first["recorded"], again["replayed"]) == (5, 5)
+    lines = [line for line in logs if line["event"] == "request"]
+    assert [(line["recorded"], line["replayed"], line["failed"]) for line in lines] == [
+        (5, 0, 0),
+        (0, 5, 0),
+    ]
     assert [r["outcome"] for r in again["results"]] == [r["outcome"] for r in first["results"]]
     # A batch item and a single post with the same key are the same request.
     single = dict(events[0])
@@ -195,6 +203,7 @@ async def test_import_resumes_and_never_counts_twice(
     assert code == 1
     assert "12 lines, 10 recorded, 0 already there, 1 refused" in output
     assert "history.jsonl.import-errors.jsonl" in output
+    assert '"event":"import"' in output  # the run's one log line (JSON off a terminal)
     refusals = importer.errors_path(history).read_text().splitlines()
     assert [json.loads(r)["line"] for r in refusals] == [11]
     assert await _pending(client, keys, "M1") == 90

@@ -2,22 +2,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
-from loyalty.api import request_log
 from loyalty.api.app import create_app
 from loyalty.bootstrap import Container
 from loyalty.db import migrate
 
-
-@pytest.fixture(autouse=True)
-def fresh_request_logger(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A request logger that capture_logs can see. An earlier test that runs a CLI
-    command in-process (`loyalty import` in test_batch) configures production
-    logging, whose cache_logger_on_first_use freezes the module's logger on its
-    next use; capture_logs then sees nothing, depending on test order."""
-    monkeypatch.setattr(request_log, "log", structlog.get_logger("loyalty.request"))
+pytestmark = pytest.mark.usefixtures("fresh_request_logger")
 
 
 async def test_live_and_ready_answer_without_a_key(

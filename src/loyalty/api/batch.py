@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from loyalty.api.problems import error_body
+from loyalty.api.request_log import add_log_fields
 from loyalty.api.security import allow
 from loyalty.auth.keys import Principal, Role
 from loyalty.ledger.batch import MAX_EVENTS, BatchService, ItemResult
@@ -59,7 +60,9 @@ class EventBatchController(Controller):
         items = [_item(result) for result in results]
         replayed = sum(item.replay for item in items)
         failed = sum(item.problem is not None for item in items)
-        return BatchOut(len(items) - replayed - failed, replayed, failed, items)
+        recorded = len(items) - replayed - failed
+        add_log_fields(request.scope, recorded=recorded, replayed=replayed, failed=failed)
+        return BatchOut(recorded, replayed, failed, items)
 
 
 def _item(result: ItemResult) -> BatchItemOut:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any, cast
 
 import structlog
 from litestar.datastructures import MutableScopeHeaders
@@ -19,6 +20,18 @@ REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 log = structlog.get_logger("loyalty.request")
+# Where a handler leaves extra outcome fields for the request's log line.
+_EXTRA = "loyalty.log_fields"
+
+
+def add_log_fields(scope: Scope, **fields: int | str) -> None:
+    """Add outcome fields (counts, never personal data) to this request's log line."""
+    _extra(scope).update(fields)
+
+
+def _extra(scope: Scope) -> dict[str, int | str]:
+    fields: dict[str, int | str] = cast(dict[str, Any], scope).setdefault(_EXTRA, {})
+    return fields
 
 
 class RequestLogMiddleware:
@@ -54,6 +67,7 @@ class RequestLogMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 api_key_id=getattr(user, "key_id", None),
                 role=getattr(user, "role", None),
+                **_extra(scope),
             )
             structlog.contextvars.unbind_contextvars("request_id")
 

@@ -15,16 +15,20 @@ is a replay.
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
+import structlog
 
 from loyalty.auth.keys import Principal, Role
 from loyalty.errors import LoyaltyError
 from loyalty.ledger.batch import MAX_EVENTS, BatchService
 
+log = structlog.get_logger("loyalty.import")
 IMPORT_SOURCE = Principal(key_id=0, name="import", role=Role.ADMIN)
 DEFAULT_BATCH = 500
 
@@ -66,6 +70,7 @@ async def import_file(
 ) -> ImportState:
     """Import `path` from where the last run stopped (from the start with `restart`);
     `progress` is told how many bytes each batch consumed."""
+    run_id, started = uuid.uuid4().hex, time.perf_counter()
     batch_size = max(1, min(batch_size, MAX_EVENTS))
     saved = state_path(path)
     if restart:
@@ -80,6 +85,16 @@ async def import_file(
         while True:
             numbers, lines, size, reached = _read_batch(source, state.line, batch_size)
             if size == 0:
+                log.info(
+                    "import",
+                    run_id=run_id,
+                    file=path.name,
+                    lines=state.line,
+                    recorded=state.recorded,
+                    replayed=state.replayed,
+                    refused=state.failed,
+                    seconds=round(time.perf_counter() - started, 2),
+                )
                 return state
             results = await batches.record_many(IMPORT_SOURCE, lines, derive_keys=True)
             for number, result in zip(numbers, results, strict=True):
