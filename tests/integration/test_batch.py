@@ -222,6 +222,10 @@ async def test_import_resumes_and_never_counts_twice(
     _, output = await _import(db_url, history, "--restart")
     assert "13 lines, 0 recorded, 11 already there, 1 refused" in output
     assert await _pending(client, keys, "M1") == 95
+    state.write_text("not a state")
+    code, output = await _import(db_url, history)
+    assert code == 1
+    assert "import_state_unreadable" in output
     assert (await verify(shop.db)).ok
 
 

@@ -94,8 +94,12 @@ class BatchService:
         by_lane: list[list[tuple[int, Prepared]]] = [[] for _ in range(lanes)]
         for index, prepared in ready:
             by_lane[zlib.crc32(prepared.event.member_id.encode()) % lanes].append((index, prepared))
-        for done in await asyncio.gather(*(self._record_lane(source, lane) for lane in by_lane)):
-            results.update((result.index, result) for result in done)
+        # A task group, not gather: should one lane fail, the others are cancelled (their
+        # open chunk rolls back) rather than left committing behind an error response.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._record_lane(source, lane)) for lane in by_lane]
+        for task in tasks:
+            results.update((result.index, result) for result in task.result())
         return [results[index] for index in range(len(items))]
 
     async def _record_lane(

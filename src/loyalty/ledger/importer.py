@@ -25,7 +25,7 @@ import msgspec
 import structlog
 
 from loyalty.auth.keys import Principal, Role
-from loyalty.errors import LoyaltyError
+from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.ledger.batch import MAX_EVENTS, BatchService
 
 log = structlog.get_logger("loyalty.import")
@@ -76,8 +76,7 @@ async def import_file(
     if restart:
         saved.unlink(missing_ok=True)
         errors_path(path).unlink(missing_ok=True)
-    state = msgspec.json.decode(saved.read_bytes(), type=ImportState) if saved.exists() else None
-    state = state or ImportState()
+    state = _saved_state(saved) or ImportState()
     if progress is not None:
         progress(state.offset)
     with path.open("rb") as source, errors_path(path).open("ab") as refusals:
@@ -136,6 +135,18 @@ def _refusal(line: int, key: str | None, error: LoyaltyError | None) -> bytes:
     assert error is not None
     fields = [msgspec.structs.asdict(field) for field in error.errors] or None
     return msgspec.json.encode(_Refusal(line, key, error.code, error.detail, fields))
+
+
+def _saved_state(path: Path) -> ImportState | None:
+    if not path.exists():
+        return None
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=ImportState)
+    except msgspec.DecodeError as error:
+        raise InvalidInput(
+            "import_state_unreadable",
+            f"{path.name} is not an import state ({error}); start again with --restart",
+        ) from None
 
 
 def _save(path: Path, state: ImportState) -> None:
