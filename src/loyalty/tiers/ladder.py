@@ -45,7 +45,9 @@ def window(
     else:  # membership year: from the last anniversary of joining
         joined = joined_at.astimezone(zone)
         start = _anniversary(joined, local.year)
-        if start > local:
+        # Whole days: the year starts at midnight of the anniversary, whatever the
+        # time of day the member joined.
+        if start.date() > local.date():
             start = _anniversary(joined, local.year - 1)
         end = _anniversary(joined, start.year + 1)
     return _midnight(start, zone), _midnight(end, zone)

@@ -309,6 +309,9 @@ class TierService:
         # Counted from the reviewed window, not from now: after downtime, missed
         # reviews are caught up one window at a time.
         next_end = window(policy, ended, zone, row.joined_at)[1]
+        # The review loop selects members whose window has ended: a next window that
+        # ended no later would select this member again, for ever.
+        assert next_end > ended, f"tier window did not advance past {ended}"
         if ladder.rank(new) < ladder.rank(current) and policy.grace_days and not row.tier_grace:
             await conn.execute(
                 update(members)
