@@ -38,7 +38,9 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer()
+        # Plain tracebacks: the default rich ones print each frame's locals, which
+        # hold API keys and personal data.
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
         if use_console
         else structlog.processors.JSONRenderer(serializer=_encode_json)
     )

@@ -28,6 +28,7 @@ async def test_every_response_carries_a_request_id_and_logs_one_line(
         ok = await client.get("/health/live", headers={"X-Request-ID": "till-42.req-7"})
         missing = await client.get("/no/such/route")
         unauthenticated = await client.get("/v1/members")
+        await client.get("/v1/members/CARD-SECRET/balance")
     assert ok.headers["x-request-id"] == "till-42.req-7"
     assert len(missing.headers["x-request-id"]) == 32
     assert unauthenticated.headers["x-request-id"] != missing.headers["x-request-id"]
@@ -36,6 +37,7 @@ async def test_every_response_carries_a_request_id_and_logs_one_line(
         ("/health/live", 200),
         ("/no/such/route", 404),
         ("/v1/members", 401),
+        ("/v1/members/{member_id}/balance", 401),  # the route, not the member id
     ]
     assert lines[0]["request_id"] == "till-42.req-7"
 

@@ -232,6 +232,14 @@ async def test_suspend_and_reactivate(client: httpx.AsyncClient, keys: dict[str,
         "/v1/members/CARD-0001/status", json={"status": "active"}, headers=marketer
     )
     assert back.json()["status"] == "active"
+    # Erasure is admin-only and has its own route: not a status a marketer may set.
+    erase = await client.put(
+        "/v1/members/CARD-0001/status", json={"status": "erased"}, headers=marketer
+    )
+    assert erase.status_code == 422
+    kept = await client.get("/v1/members/CARD-0001", headers=marketer)
+    assert kept.json()["status"] == "active"
+    assert kept.json()["email"] is not None
 
 
 async def test_erase_forgets_the_person_but_keeps_the_member(

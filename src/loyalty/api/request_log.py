@@ -62,7 +62,9 @@ class RequestLogMiddleware:
                 "request",
                 request_id=request_id,
                 method=scope.get("method"),
-                path=scope["path"],
+                # The route's template, not the path: paths carry member ids and
+                # coupon codes.
+                path=scope.get("path_template", scope["path"]),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 api_key_id=getattr(user, "key_id", None),

@@ -33,12 +33,15 @@ class Database:
         self.url = url
         self.dialect = url.get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = create_async_engine(url, echo=echo)
+            self.engine = create_async_engine(url, echo=echo, hide_parameters=True)
             _make_sqlite_transactional(self.engine)
         else:
             self.engine = create_async_engine(
                 url,
                 echo=echo,
+                # Errors would otherwise quote the statement's values (personal data)
+                # into the logs.
+                hide_parameters=True,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_recycle=1800,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -76,7 +76,8 @@ class MemberChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class StatusChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    status: MemberStatus
+    # Erasing is not a status change: it is POST /v1/members/{id}/erase, admin only.
+    status: Literal["active", "suspended"]
     reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 

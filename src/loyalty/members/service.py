@@ -93,10 +93,9 @@ class MemberService:
         values = self._checked(given)
         return await self._update_live(member_id, values)
 
-    async def set_status(self, member_id: str, status: MemberStatus) -> Member:
-        if status is MemberStatus.ERASED:
-            return await self.erase(member_id)
-        return await self._update_live(member_id, {"status": status.value})
+    async def set_status(self, member_id: str, status: str) -> Member:
+        """Suspend or reactivate a member (erasure has its own, admin-only, route)."""
+        return await self._update_live(member_id, {"status": status})
 
     async def erase(self, member_id: str) -> Member:
         """Forget the person, keep the member: the ledger stays whole and balanced."""
