@@ -120,6 +120,17 @@ async def test_purchase_earns_pending_points_and_replays(
             "validation_failed",
         ),
         (_purchase(type="teleport"), {"Idempotency-Key": "x"}, 422, "validation_failed"),
+        *(
+            (_purchase(total=total), {"Idempotency-Key": "x"}, 422, "validation_failed")
+            for total in ("NaN", "Infinity", "1e400", "100000000000000", "1.00001")
+        ),
+        (
+            _purchase(items=[{"sku": "A", "unit_price": "99999999999999", "quantity": 2}]),
+            {"Idempotency-Key": "x"},
+            422,
+            "validation_failed",
+        ),
+        (_purchase(redemption_id=2**63), {"Idempotency-Key": "x"}, 422, "validation_failed"),
     ],
 )
 async def test_bad_events_are_refused_and_write_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -208,6 +209,9 @@ async def test_list_pages_with_a_cursor_and_looks_up(
         ({"limit": 0}, "limit"),
         ({"limit": 1000}, "limit"),
         ({"after": "%%%"}, "after"),
+        # Cursors that decode to "id:²" and to an id beyond a bigint.
+        ({"after": base64.urlsafe_b64encode("id:²".encode()).decode()}, "after"),
+        ({"after": base64.urlsafe_b64encode(f"id:{2**63}".encode()).decode()}, "after"),
         ({"email": "bad"}, "email"),
     ],
 )

@@ -20,7 +20,8 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind == "id" and value.isdigit():
+        # isdigit() alone admits "²"; a row id is also a bigint.
+        if kind == "id" and value.isascii() and value.isdigit() and int(value) < 2**63:
             return int(value)
     except (binascii.Error, UnicodeDecodeError):
         pass

@@ -692,17 +692,38 @@ def _lifetime(
     return total
 
 
+# Money columns are NUMERIC(18, 4): 14 digits before the point, 4 after.
+_MAX_AMOUNT = Decimal(10) ** 14
+_MONEY_EXPONENT = -4
+
+
 def _check_amounts(event: EventIn) -> None:
-    errors = [
-        FieldError(f"items[{index}].{name}", "negative", f"{name} must not be negative")
+    amounts = [
+        (f"items[{index}].{name}", getattr(item, name))
         for index, item in enumerate(event.items)
         for name in ("unit_price", "discount")
-        if getattr(item, name) < 0
     ]
-    if event.total is not None and event.total < 0:
-        errors.append(FieldError("total", "negative", "total must not be negative"))
+    if event.total is not None:
+        amounts.append(("total", event.total))
+    errors = [error for field, value in amounts if (error := _amount_error(field, value))]
+    if not errors and sum(i.unit_price * i.quantity for i in event.items) >= _MAX_AMOUNT:
+        errors.append(FieldError("items", "out_of_range", "the order's lines add up too high"))
     if errors:
         raise InvalidInput.from_fields(errors)
+
+
+def _amount_error(field: str, value: Decimal) -> FieldError | None:
+    name = field.rsplit(".", 1)[-1]
+    if not value.is_finite():
+        return FieldError(field, "invalid", f"{name} must be a finite number")
+    if value < 0:
+        return FieldError(field, "negative", f"{name} must not be negative")
+    exponent = value.normalize().as_tuple().exponent
+    if value >= _MAX_AMOUNT or (isinstance(exponent, int) and exponent < _MONEY_EXPONENT):
+        return FieldError(
+            field, "out_of_range", f"{name} must be below 10^14 with at most 4 decimals"
+        )
+    return None
 
 
 def engine_event(event: EventIn) -> EventInput:

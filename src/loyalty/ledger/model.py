@@ -48,7 +48,7 @@ class EventIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     )
     # A purchase paid (partly) with points names the committed redemption, so that a
     # refund gives those points back.
-    redemption_id: int | None = None
+    redemption_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 class AwardOut(msgspec.Struct, frozen=True, kw_only=True):
