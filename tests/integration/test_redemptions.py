@@ -77,6 +77,14 @@ async def test_hold_commit_part_and_release_the_rest(
         "3.00",
         "CNY",
     )
+    # Capturing nothing is a cancel: a "committed" hold that spent nothing would
+    # tell the till to hand the goods over.
+    nothing = await client.post(
+        f"/v1/redemptions/{hold['id']}/commit",
+        json={"points": 0},
+        headers={"Authorization": keys["pos"]},
+    )
+    assert nothing.status_code == 422
     balance = await _balance(client, keys)
     assert (balance["available"], balance["held"]) == (700, 300)
     replay = await _hold(client, keys, "h1", points=300)
@@ -200,6 +208,15 @@ async def test_fifty_concurrent_holds_never_overdraw(
     balance = await _balance(client, keys)
     assert (balance["available"], balance["held"]) == (20, 980)
     assert (await verify(till.db)).ok
+
+
+async def test_concurrent_retries_of_one_hold_replay_it(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    responses = await asyncio.gather(*(_hold(client, keys, "same", points=100) for _ in range(5)))
+    assert [r.status_code for r in responses] == [201] * 5
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert (await _balance(client, keys))["held"] == 100
 
 
 @pytest.mark.postgres_only

@@ -130,12 +130,18 @@ async def lock_member(conn: AsyncConnection, member_id: str, *, live: bool = Tru
     if row is None:
         raise NotFound("member_not_found", f"no member with member_id {member_id!r}")
     member = LockedMember(**row._asdict())
-    if live and member.status != "active":
+    if live:
+        ensure_live(member)
+    return member
+
+
+def ensure_live(member: LockedMember) -> None:
+    """Suspended and erased members can neither earn nor spend."""
+    if member.status != "active":
         raise Conflict(
             f"member_{member.status}",
-            f"member {member_id!r} is {member.status}: no points can be earned or spent",
+            f"member {member.member_id!r} is {member.status}: no points can be earned or spent",
         )
-    return member
 
 
 async def write(

@@ -48,8 +48,9 @@ class HoldIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class CommitIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    # Less than the hold captures part of it; the rest is released.
-    points: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # Less than the hold captures part of it; the rest is released. Capturing
+    # nothing is a cancel, not a commit.
+    points: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 class RedemptionOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +86,9 @@ class RedemptionService:
         _, program = await self._programs.active(now)
         request_hash = hashlib.sha256(_ENCODER.encode(hold)).hexdigest()
         async with self._db.write() as conn:
+            # The member first: a concurrent retry with this key waits on the lock and
+            # then replays, instead of colliding on the key's unique index.
+            member = await book.lock_member(conn, hold.member_id, live=False)
             existing = (
                 await conn.execute(
                     select(redemptions.c.id, redemptions.c.request_hash).where(
@@ -100,7 +104,7 @@ class RedemptionService:
                         "this Idempotency-Key was already used with a different request body",
                     )
                 return await self._out(conn, program, existing.id), False
-            member = await book.lock_member(conn, hold.member_id)
+            book.ensure_live(member)
             if await self._expire_lapsed(conn, member.id, now):
                 # Those points are back (or expired): read the balances again.
                 member = await book.lock_member(conn, hold.member_id)
@@ -235,9 +239,17 @@ class RedemptionService:
                     )
                 ).scalars()
             )
+        released = 0
         for redemption_id in due:
-            await self._resolve(redemption_id, "expired", 0, at=at)
-        return len(due)
+            try:
+                await self._resolve(redemption_id, "expired", 0, at=at)
+                released += 1
+            except Conflict as refusal:
+                # Resolved meanwhile (a till's commit, or the member's next hold
+                # releasing it): nothing left to do for this one.
+                if refusal.code != "redemption_resolved":
+                    raise
+        return released
 
     async def get(self, redemption_id: int) -> RedemptionOut:
         _, program = await self._programs.active(self._clock.now())
