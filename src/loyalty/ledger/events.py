@@ -198,6 +198,7 @@ class EventService:
             raise InvalidInput.from_fields(
                 [FieldError("occurred_at", "in_the_future", "occurred_at is in the future")]
             )
+        _check_shape(event)
         _check_amounts(event)
         request_hash = hashlib.sha256(_ENCODER.encode(event)).hexdigest()
         version, program = await self._programs.active(event.occurred_at, earliest_if_before=True)
@@ -285,14 +286,6 @@ class _Judge:
 
     async def earn(self) -> EventOutcome:
         event, member = self.event, self.member
-        if event.type == "purchase" and not event.order_id:
-            raise InvalidInput.from_fields(
-                [FieldError("order_id", "required", "a purchase needs an order_id")]
-            )
-        if event.type == "custom" and not event.name:
-            raise InvalidInput.from_fields(
-                [FieldError("name", "required", "a custom event needs a name")]
-            )
         judged = engine_event(event)
         ladder = Ladder(tuple(self.program.spec.tiers))
         who = member_input(member, effective_tier(member, ladder, self.posting.at))
@@ -336,9 +329,12 @@ class _Judge:
             new_lots=new_lots,
             lifetime=_lifetime(lifetime),
         )
-        change = await self.tiers.after_earn(
-            self.conn, self.program, member, self.event_id, event.occurred_at
-        )
+        change = None
+        # Only an order or points earned can move the member's tier figures.
+        if order_ref is not None or evaluation.total_points:
+            change = await self.tiers.after_earn(
+                self.conn, self.program, member, self.event_id, event.occurred_at
+            )
         return EventOutcome(
             event_id=self.event_id,
             type=event.type,
@@ -470,10 +466,6 @@ class _Judge:
 
     async def refund(self) -> EventOutcome:
         event, member = self.event, self.member
-        if not event.order_id:
-            raise InvalidInput.from_fields(
-                [FieldError("order_id", "required", "a refund names the order it returns")]
-            )
         order = (
             await self.conn.execute(
                 select(orders).where(
@@ -622,10 +614,7 @@ def _refund_amount(event: EventIn, order: Any) -> tuple[Decimal, dict[str, int]]
     """The money being returned: the lines named (at what was paid for them) or a total."""
     already: dict[str, int] = dict(order["refunded_items"])
     if not event.items:
-        if event.total is None:
-            raise InvalidInput.from_fields(
-                [FieldError("total", "required", "a refund gives returned items or a total")]
-            )
+        assert event.total is not None, "checked by _check_shape"
         return event.total, already
     bought = {item["sku"]: item for item in order["items"]}
     amount = Decimal(0)
@@ -690,6 +679,20 @@ def _lifetime(
             sums[slot] += points
             total[who] = (sums[0], sums[1])
     return total
+
+
+def _check_shape(event: EventIn) -> None:
+    """What each type of event must name, checked before anything is written (a
+    refusal inside a batch's transaction costs the chunk a rerun)."""
+    missing = None
+    if event.type in ("purchase", "refund") and not event.order_id:
+        missing = ("order_id", f"a {event.type} needs an order_id")
+    elif event.type == "custom" and not event.name:
+        missing = ("name", "a custom event needs a name")
+    elif event.type == "refund" and not event.items and event.total is None:
+        missing = ("total", "a refund gives returned items or a total")
+    if missing is not None:
+        raise InvalidInput.from_fields([FieldError(missing[0], "required", missing[1])])
 
 
 # Money columns are NUMERIC(18, 4): 14 digits before the point, 4 after.

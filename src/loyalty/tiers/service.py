@@ -185,11 +185,10 @@ class TierService:
         reached = ladder.reached(figures)
         if ladder.rank(reached) <= ladder.rank(current):
             return None
-        row = member
         change = TierChange(from_tier=current, to_tier=reached, reason="event", at=at)
         await _record(
             conn,
-            row,
+            member,
             change,
             {"tier": reached, "tier_since": at, "tier_valid_until": end, "tier_grace": False},
             event_id,
