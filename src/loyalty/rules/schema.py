@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from croniter import croniter
@@ -22,6 +22,11 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Rounding = Literal["floor", "round-half-up", "ceil"]
 Period = Literal["day", "week", "month", "year", "lifetime"]
 Clock = Literal["member", "store", "program"]
+# Bounds the engine relies on (a count of 0 points to pay with divides by zero; a
+# negative number of days makes what it grants expire before it is given).
+Count = Annotated[int, msgspec.Meta(ge=0)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+Days = Annotated[int, msgspec.Meta(ge=1, le=36_500)]
 
 
 class Spec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -32,12 +37,14 @@ class TierQualify(Spec):
     """Reaching any one of these within the tier window qualifies for the tier."""
 
     spend: Decimal | None = None
-    points: int | None = None
-    orders: int | None = None
+    points: Count | None = None
+    orders: Count | None = None
 
     def __post_init__(self) -> None:
         if self.spend is None and self.points is None and self.orders is None:
             raise ValueError("qualify needs at least one of: spend, points, orders")
+        if self.spend is not None and not (self.spend.is_finite() and self.spend >= 0):
+            raise ValueError("spend must be an amount of 0 or more")
 
 
 class TierBenefits(Spec):
@@ -68,15 +75,13 @@ class TierPolicySpec(Spec):
     window: Literal["rolling_days", "calendar_year", "membership_year"] = "calendar_year"
     days: int | None = None
     downgrade: Literal["one_step", "to_qualified"] = "one_step"
-    grace_days: int = 0
+    grace_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
 
     def __post_init__(self) -> None:
         if self.window == "rolling_days" and (self.days is None or self.days < 1):
             raise ValueError("window rolling_days needs `days` (1 or more)")
         if self.window != "rolling_days" and self.days is not None:
             raise ValueError(f"`days` only goes with window rolling_days, not {self.window}")
-        if self.grace_days < 0:
-            raise ValueError("grace_days cannot be negative")
 
 
 class StoreSpec(Spec):
@@ -254,7 +259,11 @@ class ReferralQualify(Spec):
     `within_days` of joining."""
 
     min_spend: Decimal = Decimal(0)
-    within_days: int = 30
+    within_days: Days = 30
+
+    def __post_init__(self) -> None:
+        if not (self.min_spend.is_finite() and self.min_spend >= 0):
+            raise ValueError("min_spend must be an amount of 0 or more")
 
 
 class ReferralRewards(Spec):
@@ -267,7 +276,7 @@ class ReferralRewards(Spec):
 
 
 class ReferralLimit(Spec):
-    max: int
+    max: AtLeastOne
     period: Literal["month", "year", "lifetime"] = "year"
 
 
@@ -281,7 +290,7 @@ class ReferralSpec(Spec):
 
 
 class RewardLimit(Spec):
-    max: int
+    max: AtLeastOne
     period: Literal["day", "week", "month", "year", "lifetime"] = "lifetime"
 
 
@@ -302,9 +311,9 @@ class RewardSpec(Spec):
     when: ConditionSpec | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    stock: int | None = None
+    stock: Count | None = None
     limit: RewardLimit | None = None
-    coupon_days: int = 30
+    coupon_days: Days = 30
 
     def __post_init__(self) -> None:
         needs = {"discount": "value", "percent_off": "percent", "free_product": "sku"}
@@ -320,8 +329,12 @@ class RewardSpec(Spec):
 class PointsPaymentSpec(Spec):
     """Points as payment at the till: `points` points are worth `value` in currency."""
 
-    points: int
+    points: AtLeastOne
     value: Decimal
+
+    def __post_init__(self) -> None:
+        if not (self.value.is_finite() and self.value > 0):
+            raise ValueError("value must be an amount above 0")
 
 
 class RefundSpec(Spec):
@@ -345,7 +358,7 @@ class BirthdaySpec(Spec):
     points_by_tier: dict[str, int] = msgspec.field(default_factory=dict)
     # 29 February birthdays in other years: 28 February, or 1 March.
     leap_day: Literal["feb28", "mar1"] = "feb28"
-    expires_after_days: int | None = None
+    expires_after_days: Days | None = None
     template: str = "birthday"
     reward: str | None = None  # a catalog reward, issued as a coupon
 
@@ -362,7 +375,7 @@ class AnniversarySpec(Spec):
 
     points: int = 0
     points_by_tier: dict[str, int] = msgspec.field(default_factory=dict)
-    expires_after_days: int | None = None
+    expires_after_days: Days | None = None
     template: str = "anniversary"
     reward: str | None = None  # a catalog reward, issued as a coupon
 
@@ -382,11 +395,11 @@ class CampaignSpec(Spec):
     tiers: list[str] = msgspec.field(default_factory=list)  # empty: every tier
     tags: list[str] = msgspec.field(default_factory=list)  # a member needs one of them
     consent_required: bool = False  # only members who accepted marketing
-    expires_after_days: int | None = None
+    expires_after_days: Days | None = None
     template: str | None = None
     reward: str | None = None  # a catalog reward, issued as a coupon
     # Only members with an order in the last N days before the occasion (activity).
-    active_within_days: int | None = None
+    active_within_days: Days | None = None
 
     def __post_init__(self) -> None:
         if (self.holiday is None) == (self.custom_date is None):
