@@ -319,6 +319,30 @@ async def test_refunding_a_purchase_paid_with_points_gives_them_back(
     assert (await verify(till.db)).ok
 
 
+async def test_partial_refunds_of_a_points_payment_restore_each_lot_once(
+    till: Container, client: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    second = await client.post(
+        "/v1/members/M1/adjustments",
+        json={"points": 100, "reason": "second-lot"},
+        headers={"Authorization": keys["marketer"]},
+    )
+    assert second.status_code == 201, second.text
+    await _pay_with_points(client, keys, 1100, "O1", "20.00")  # both lots, whole
+    await _refund(client, keys, "O1", "10.00", "r1")
+    await _refund(client, keys, "O1", "10.00", "r2")
+    async with till.db.read() as conn:
+        lots = (
+            await conn.exec_driver_sql(
+                "SELECT points, remaining FROM lots WHERE rule_id IS NULL ORDER BY id"
+            )
+        ).all()
+    # Each lot gets back exactly what it paid: the second refund continues where the
+    # first stopped instead of crediting the first lot again.
+    assert [tuple(lot) for lot in lots] == [(1000, 1000), (100, 100)]
+    assert (await verify(till.db)).ok
+
+
 async def test_points_restored_after_their_lot_expired_go_to_expired(
     till: Container, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
 ) -> None:

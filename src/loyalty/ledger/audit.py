@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import msgspec
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 
 from loyalty.db.engine import Database
 from loyalty.db.schema import balances, ledger_entries, lots
@@ -40,7 +40,8 @@ def _sum_for(account: Account) -> ColumnElement[int]:
 
 async def verify(db: Database) -> AuditReport:
     """Every transaction sums to zero; every stored balance equals the sum of its
-    entries; the lots left to spend add up to the balances they back."""
+    entries; the lots left to spend add up to the balances they back, and each lot
+    holds between nothing and what it was created with."""
     async with db.read() as conn:
         unbalanced = list(
             (
@@ -95,7 +96,18 @@ async def verify(db: Database) -> AuditReport:
                 .outerjoin(lot_sums, lot_sums.c.member_id == balances.c.member_id)
             )
         ).all()
-    drift: list[Drift] = []
+        # A lot never holds more than it was created with, nor less than nothing.
+        misfilled = (
+            await conn.execute(
+                select(lots.c.member_id, lots.c.id, lots.c.remaining, lots.c.points).where(
+                    or_(lots.c.remaining > lots.c.points, lots.c.remaining < 0)
+                )
+            )
+        ).all()
+    drift: list[Drift] = [
+        Drift(lot.member_id, f"lot {lot.id} remaining", int(lot.remaining), int(lot.points))
+        for lot in misfilled
+    ]
     for row in rows:
         checks = (
             ("available", row.available, row.e_available),

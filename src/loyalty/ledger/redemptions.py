@@ -516,7 +516,13 @@ async def restore_payment(
     if points <= 0:
         return 0, []
     spent = await book.lots_moved(conn, row.commit_txn_id, Account.REDEEMED)
-    back, _ = allocate([LotView(r.lot_id, r.amount, r.expires_at) for r in spent], points)
+    views = [LotView(r.lot_id, r.amount, r.expires_at) for r in spent]
+    # Cumulative, like the clawback: what all refunds so far give back, less what the
+    # earlier ones gave, so that each refund continues where the last one stopped.
+    before = dict(allocate(views, row.restored_points)[0])
+    after = allocate(views, row.restored_points + points)[0]
+    back = [(lot, amount - before.get(lot, 0)) for lot, amount in after]
+    back = [(lot, amount) for lot, amount in back if amount > 0]
     status = {r.lot_id: (r.status, r.expires_at) for r in spent}
     changes: list[dict[str, Any]] = []
     for lot_id, amount in back:
