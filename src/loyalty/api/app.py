@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from litestar import Litestar, Router
@@ -29,23 +30,10 @@ from loyalty.api.request_log import RequestLogMiddleware
 from loyalty.api.rewards import CouponController, RewardController
 from loyalty.api.security import ApiKeyAuthentication, require_role
 from loyalty.api.tiers import NotificationController, ReferralController, TierController
-from loyalty.auth.service import ApiKeyService
 from loyalty.bootstrap import Container
 from loyalty.db.migrate import ensure_current
-from loyalty.ledger.backtest import Backtester
-from loyalty.ledger.batch import BatchService
-from loyalty.ledger.events import EventService
-from loyalty.ledger.redemptions import RedemptionService
-from loyalty.ledger.reports import ReportService
-from loyalty.ledger.service import LedgerService
 from loyalty.logging import configure_logging
-from loyalty.members.service import MemberService
-from loyalty.program.service import ProgramService
-from loyalty.referrals.service import ReferralService
-from loyalty.rewards.service import RewardService
-from loyalty.scheduler.service import Scheduler
 from loyalty.settings import Settings
-from loyalty.tiers.service import TierService
 
 log = structlog.get_logger("loyalty.app")
 
@@ -106,22 +94,26 @@ def create_app(container: Container | None = None, *, with_scheduler: bool = Fal
     app = Litestar(
         route_handlers=[live, ready, v1],
         state=State({"container": container}),
+        # Each controller asks for a container service by name. Not "events" for the
+        # event service: Litestar reports a body field named like a dependency as a
+        # server error, and the batch body has an `events` field.
         dependencies={
-            "members": Provide(_members, sync_to_thread=False),
-            "api_keys": Provide(_api_keys, sync_to_thread=False),
-            "programs": Provide(_programs, sync_to_thread=False),
-            # Not "events": Litestar reports a body field named like a dependency as a
-            # server error, and the batch body has an `events` field.
-            "event_service": Provide(_events, sync_to_thread=False),
-            "batches": Provide(_batches, sync_to_thread=False),
-            "ledger": Provide(_ledger, sync_to_thread=False),
-            "backtester": Provide(_backtester, sync_to_thread=False),
-            "tiers": Provide(_tiers, sync_to_thread=False),
-            "referrals": Provide(_referrals, sync_to_thread=False),
-            "redemptions": Provide(_redemptions, sync_to_thread=False),
-            "rewards": Provide(_rewards, sync_to_thread=False),
-            "reports": Provide(_reports, sync_to_thread=False),
-            "scheduler": Provide(_scheduler, sync_to_thread=False),
+            name: _service(attribute)
+            for name, attribute in {
+                "members": "members",
+                "api_keys": "api_keys",
+                "programs": "programs",
+                "event_service": "events",
+                "batches": "batches",
+                "ledger": "ledger",
+                "backtester": "backtester",
+                "tiers": "tiers",
+                "referrals": "referrals",
+                "redemptions": "redemptions",
+                "rewards": "rewards",
+                "reports": "reports",
+                "scheduler": "scheduler",
+            }.items()
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -142,66 +134,10 @@ def create_app(container: Container | None = None, *, with_scheduler: bool = Fal
     return app
 
 
-def _members(state: State) -> MemberService:
-    container: Container = state.container
-    return container.members
+def _service(attribute: str) -> Provide:
+    """A dependency that hands out one of the container's services."""
 
+    def provide(state: State) -> Any:
+        return getattr(state.container, attribute)
 
-def _api_keys(state: State) -> ApiKeyService:
-    container: Container = state.container
-    return container.api_keys
-
-
-def _programs(state: State) -> ProgramService:
-    container: Container = state.container
-    return container.programs
-
-
-def _events(state: State) -> EventService:
-    container: Container = state.container
-    return container.events
-
-
-def _batches(state: State) -> BatchService:
-    container: Container = state.container
-    return container.batches
-
-
-def _ledger(state: State) -> LedgerService:
-    container: Container = state.container
-    return container.ledger
-
-
-def _reports(state: State) -> ReportService:
-    container: Container = state.container
-    return container.reports
-
-
-def _backtester(state: State) -> Backtester:
-    container: Container = state.container
-    return container.backtester
-
-
-def _tiers(state: State) -> TierService:
-    container: Container = state.container
-    return container.tiers
-
-
-def _referrals(state: State) -> ReferralService:
-    container: Container = state.container
-    return container.referrals
-
-
-def _redemptions(state: State) -> RedemptionService:
-    container: Container = state.container
-    return container.redemptions
-
-
-def _rewards(state: State) -> RewardService:
-    container: Container = state.container
-    return container.rewards
-
-
-def _scheduler(state: State) -> Scheduler:
-    container: Container = state.container
-    return container.scheduler
+    return Provide(provide, sync_to_thread=False)
