@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from loyalty.api.app import create_app
 from loyalty.bootstrap import Container
+from loyalty.clock import FixedClock
 from loyalty.settings import Settings
 
 PUBLIC = {"/health/live", "/health/ready"}
@@ -84,7 +86,7 @@ async def test_a_route_without_declared_roles_is_admin_only(
 
 
 async def test_revoked_key_is_refused_and_secrets_are_never_listed(
-    client: httpx.AsyncClient, keys: dict[str, str]
+    client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
 ) -> None:
     admin = {"Authorization": keys["admin"]}
     created = await client.post(
@@ -100,6 +102,9 @@ async def test_revoked_key_is_refused_and_secrets_are_never_listed(
     assert body["key"]["prefix"] == secret[:10]
     revoked = await client.post(f"/v1/api-keys/{key_id}/revoke", headers=admin)
     assert revoked.json()["revoked_at"] is not None
+    clock.set(clock.now() + timedelta(hours=1))
+    again = await client.post(f"/v1/api-keys/{key_id}/revoke", headers=admin)
+    assert again.json()["revoked_at"] == revoked.json()["revoked_at"]  # the first time stays
     refused = await client.get("/v1/members", headers=till)
     assert refused.status_code == 401
     assert refused.json()["code"] == "invalid_api_key"

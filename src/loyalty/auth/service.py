@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from loyalty.auth.keys import (
@@ -64,7 +64,8 @@ class ApiKeyService:
                 await conn.execute(
                     update(api_keys)
                     .where(api_keys.c.id == key_id)
-                    .values(revoked_at=self._clock.now())
+                    # Revoking again keeps the first revocation's time.
+                    .values(revoked_at=func.coalesce(api_keys.c.revoked_at, self._clock.now()))
                     .returning(api_keys)
                 )
             ).one_or_none()

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loyalty.clock import Clock
 from loyalty.db.engine import Database
-from loyalty.db.schema import balances, lots
+from loyalty.db.schema import lots
 from loyalty.ledger import book
 from loyalty.ledger.accounts import Account
 from loyalty.ledger.posting import Posting
@@ -52,28 +52,24 @@ class LedgerJobs:
                     return total
                 total += await step(conn, at, ids)
 
-    async def _locked_lots(self, conn: AsyncConnection, ids: list[int], status: str) -> list[Any]:
-        await book.lock_balances(
+    async def _locked_lots(
+        self, conn: AsyncConnection, ids: list[int], status: str
+    ) -> tuple[list[Any], dict[int, int]]:
+        """The lots, locked after their members' balance rows; and each member's
+        available points."""
+        available = await book.lock_balances(
             conn, select(lots.c.member_id).where(lots.c.id.in_(ids)).distinct()
         )
-        return list(
-            await conn.execute(
-                select(lots.c.id, lots.c.member_id, lots.c.remaining, lots.c.rule_id)
-                .where(lots.c.id.in_(ids), lots.c.status == status)
-                .with_for_update()
-            )
+        rows = await conn.execute(
+            select(lots.c.id, lots.c.member_id, lots.c.remaining, lots.c.rule_id)
+            .where(lots.c.id.in_(ids), lots.c.status == status)
+            .with_for_update()
         )
+        return list(rows), available
 
     async def _vest(self, conn: AsyncConnection, at: datetime, ids: list[int]) -> int:
-        rows = await self._locked_lots(conn, ids, "pending")
-        debts = {
-            row.member_id: max(-row.available, 0)
-            for row in await conn.execute(
-                select(balances.c.member_id, balances.c.available).where(
-                    balances.c.member_id.in_({row.member_id for row in rows})
-                )
-            )
-        }
+        rows, available = await self._locked_lots(conn, ids, "pending")
+        debts = {member: max(-points, 0) for member, points in available.items()}
         posting, changes = Posting(at=at), []
         for lot in rows:
             posting.move(
@@ -99,7 +95,7 @@ class LedgerJobs:
         return sum(lot.remaining for lot in rows)
 
     async def _expire(self, conn: AsyncConnection, at: datetime, ids: list[int]) -> int:
-        rows = await self._locked_lots(conn, ids, "available")
+        rows, _ = await self._locked_lots(conn, ids, "available")
         posting, changes = Posting(at=at), []
         for lot in rows:
             posting.move(

@@ -177,6 +177,8 @@ class MemberService:
             values["tags"] = normalise_tags(values["tags"])
         if values.get("name") is not None:
             values["name"] = values["name"].strip()
+            if not values["name"]:
+                errors.add("name", "blank", "name must not be blank")
         if errors.errors:
             raise InvalidInput.from_fields(errors.errors)
         return values

@@ -32,8 +32,6 @@ class Sweep:
     points_for: Callable[[str | None], int]
     expires_after_days: int | None = None
     tiers: frozenset[str] = field(default_factory=frozenset)
-    # Birthdays and anniversaries celebrate the member: their points need no consent.
-    consent_required: bool = False
     reward: str | None = None  # a catalog reward given as a coupon
 
 
@@ -134,7 +132,6 @@ def _campaign_sweep(db: Database, campaign: CampaignSpec, on: list[date]) -> Swe
         points_for=lambda tier: campaign.points_by_tier.get(tier or "", campaign.points),
         expires_after_days=campaign.expires_after_days,
         tiers=frozenset(campaign.tiers),
-        consent_required=campaign.consent_required,
         reward=campaign.reward,
     )
 
