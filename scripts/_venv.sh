@@ -10,6 +10,7 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
+  rm -f .venv/.loyalty-installed-*  # a re-created venv has nothing installed yet
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 # Reinstall only when the project's declared dependencies changed.
