@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -217,3 +218,18 @@ async def test_refund_before_vesting_claws_back_both_sides(
     ).json()
     assert [c["status"] for c in coupons] == ["cancelled"]
     assert (await verify(container.db)).ok
+
+
+@pytest.mark.postgres_only
+async def test_referees_buying_at_once_never_exceed_the_referrers_limit(
+    shop: str, client: httpx.AsyncClient, keys: dict[str, str], clock: FixedClock
+) -> None:
+    friends = [f"F{n}" for n in range(6)]
+    for friend in friends:
+        assert (await _join(client, keys, friend, shop)).status_code == 201
+    await asyncio.gather(
+        *(_buy(client, keys, clock, friend, f"O-{friend}", "150.00") for friend in friends)
+    )
+    states = [r["state"] for r in (await _referrals(client, keys))["referrals"]]
+    assert states.count("rewarded") == 2  # limit: { max: 2, period: year }
+    assert states.count("rejected") == 4

@@ -100,6 +100,8 @@ async def on_purchase(
     """Judge the referee's first purchase; reward both sides if it qualifies. The
     rewards vest with the purchase (`vests_at`): a refund before then takes them back."""
     policy = program.spec.referrals
+    if policy is None:
+        return None
     referral = (
         await conn.execute(
             select(referrals.c.id, referrals.c.referrer_id).where(
@@ -107,7 +109,7 @@ async def on_purchase(
             )
         )
     ).one_or_none()
-    if referral is None or policy is None:
+    if referral is None:
         return None
     earlier = await conn.scalar(
         select(func.count())
@@ -129,6 +131,9 @@ async def on_purchase(
             f"first purchase more than {policy.qualify.within_days} days after joining",
         )
     if policy.limit is not None:
+        # The referrer's row first (this transaction credits it anyway): two of their
+        # referees buying at once would otherwise both count below the limit.
+        await book.lock_member_by_id(conn, referral.referrer_id)
         since = _period_start(policy.limit.period, at, ZoneInfo(program.info.timezone))
         rewarded = await conn.scalar(
             select(func.count())
